@@ -1,0 +1,135 @@
+/**
+ * libnvme symbol table and the one struct whose layout stacd depends on.
+ *
+ * Everything here is opaque handles and accessors (stable across libnvme
+ * 1.x) except `struct nvme_fabrics_config`, which grew fields over time:
+ * its layouts live in {@link FABRICS_CONFIG_LAYOUTS}, keyed by the libnvme
+ * versions they were verified against (tests/unit/fabrics_layout_test.ts
+ * compiles offsetof() probes against that version's headers).
+ */
+import { openLibrary } from "./loader.ts";
+
+export const LIBNVME_SONAMES = ["libnvme.so.1"] as const;
+
+export const libnvmeSymbols = {
+  // const char *nvme_get_version(enum nvme_version type);
+  nvme_get_version: { parameters: ["i32"], result: "pointer", optional: true },
+  // nvme_root_t nvme_create_root(FILE *fp, int log_level);
+  nvme_create_root: { parameters: ["pointer", "i32"], result: "pointer" },
+  // void nvme_free_tree(nvme_root_t r);
+  nvme_free_tree: { parameters: ["pointer"], result: "void" },
+  // nvme_host_t nvme_lookup_host(nvme_root_t r, const char *hostnqn, const char *hostid);
+  nvme_lookup_host: { parameters: ["pointer", "buffer", "buffer"], result: "pointer" },
+  // const char *nvme_host_get_hostnqn(nvme_host_t h);
+  nvme_host_get_hostnqn: { parameters: ["pointer"], result: "pointer" },
+  // const char *nvme_host_get_hostid(nvme_host_t h);
+  nvme_host_get_hostid: { parameters: ["pointer"], result: "pointer" },
+  // void nvme_host_set_dhchap_key(nvme_host_t h, const char *key);
+  nvme_host_set_dhchap_key: { parameters: ["pointer", "buffer"], result: "void" },
+  // void nvme_host_set_hostsymname(nvme_host_t h, const char *hostsymname);
+  nvme_host_set_hostsymname: { parameters: ["pointer", "buffer"], result: "void" },
+  // const char *nvme_host_get_hostsymname(nvme_host_t h);
+  nvme_host_get_hostsymname: { parameters: ["pointer"], result: "pointer" },
+  // nvme_ctrl_t nvme_create_ctrl(nvme_root_t r, const char *subsysnqn, const char *transport,
+  //     const char *traddr, const char *host_traddr, const char *host_iface, const char *trsvcid);
+  nvme_create_ctrl: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "pointer",
+  },
+  // void nvme_free_ctrl(struct nvme_ctrl *c);
+  nvme_free_ctrl: { parameters: ["pointer"], result: "void" },
+  // void nvme_ctrl_set_dhchap_key(nvme_ctrl_t c, const char *key);  (controller key)
+  nvme_ctrl_set_dhchap_key: { parameters: ["pointer", "buffer"], result: "void" },
+  // void nvmf_default_config(struct nvme_fabrics_config *cfg);
+  nvmf_default_config: { parameters: ["buffer"], result: "void" },
+  // int nvmf_add_ctrl(nvme_host_t h, nvme_ctrl_t c, const struct nvme_fabrics_config *cfg);
+  // Blocks for the whole fabrics connect (TCP handshake, admin queue, I/O queues).
+  nvmf_add_ctrl: {
+    parameters: ["pointer", "pointer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int nvme_disconnect_ctrl(nvme_ctrl_t c);  (writes delete_controller: blocks)
+  nvme_disconnect_ctrl: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  // int nvme_init_ctrl(nvme_host_t h, nvme_ctrl_t c, int instance);
+  nvme_init_ctrl: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
+  // const char *nvme_ctrl_get_name(nvme_ctrl_t c);
+  nvme_ctrl_get_name: { parameters: ["pointer"], result: "pointer" },
+  // const char *nvme_ctrl_get_state(nvme_ctrl_t c);  (re-reads sysfs)
+  nvme_ctrl_get_state: { parameters: ["pointer"], result: "pointer" },
+  // const char *nvme_ctrl_get_subsysnqn(nvme_ctrl_t c);
+  nvme_ctrl_get_subsysnqn: { parameters: ["pointer"], result: "pointer" },
+  // const char *nvme_ctrl_get_address(nvme_ctrl_t c);
+  nvme_ctrl_get_address: { parameters: ["pointer"], result: "pointer" },
+  // const char *nvme_ctrl_get_transport(nvme_ctrl_t c);
+  nvme_ctrl_get_transport: { parameters: ["pointer"], result: "pointer" },
+  // int nvmf_get_discovery_log(nvme_ctrl_t c, struct nvmf_discovery_log **logp, int max_retries);
+  // Issues admin commands to a remote discovery controller: blocks.
+  nvmf_get_discovery_log: {
+    parameters: ["pointer", "buffer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export type LibnvmeSymbols = Deno.DynamicLibrary<typeof libnvmeSymbols>["symbols"];
+
+/** Opens libnvme; throws LibraryNotFoundError listing every path tried. */
+export function openLibnvme(): Deno.DynamicLibrary<typeof libnvmeSymbols> {
+  return openLibrary("libnvme", LIBNVME_SONAMES, libnvmeSymbols);
+}
+
+/** enum nvme_version */
+export const NVME_VERSION_PROJECT = 0;
+/** syslog.h LOG_NOTICE: libnvme's connect failure message is logged at this level. */
+export const LOG_NOTICE = 5;
+
+/**
+ * Byte offsets of `struct nvme_fabrics_config` on x86_64 / aarch64 (LP64).
+ * Fields that a version lacks are absent.
+ */
+export interface FabricsConfigLayout {
+  readonly size: number;
+  readonly host_traddr: number;
+  readonly host_iface: number;
+  readonly queue_size: number;
+  readonly nr_io_queues: number;
+  readonly reconnect_delay: number;
+  readonly ctrl_loss_tmo: number;
+  readonly fast_io_fail_tmo: number;
+  readonly keep_alive_tmo: number;
+  readonly nr_write_queues: number;
+  readonly nr_poll_queues: number;
+  readonly tos: number;
+  readonly duplicate_connect: number;
+  readonly disable_sqflow: number;
+  readonly hdr_digest: number;
+  readonly data_digest: number;
+  readonly tls: number;
+}
+
+/** libnvme 1.3 (Debian 12): two pointers, nine ints, five bools, padded to 8. */
+const LAYOUT_1_3: FabricsConfigLayout = {
+  size: 64,
+  host_traddr: 0,
+  host_iface: 8,
+  queue_size: 16,
+  nr_io_queues: 20,
+  reconnect_delay: 24,
+  ctrl_loss_tmo: 28,
+  fast_io_fail_tmo: 32,
+  keep_alive_tmo: 36,
+  nr_write_queues: 40,
+  nr_poll_queues: 44,
+  tos: 48,
+  duplicate_connect: 52,
+  disable_sqflow: 53,
+  hdr_digest: 54,
+  data_digest: 55,
+  tls: 56,
+};
+
+/** Verified layouts by libnvme "major.minor" version. */
+export const FABRICS_CONFIG_LAYOUTS: ReadonlyMap<string, FabricsConfigLayout> = new Map([
+  ["1.3", LAYOUT_1_3],
+]);

@@ -1,0 +1,116 @@
+/**
+ * What a fabrics connect needs, independent of how it is issued (libnvme's
+ * nvmf_add_ctrl or the option string written to /dev/nvme-fabrics).
+ */
+
+/** Where to connect: the kernel's view of one I/O (or discovery) controller. */
+export interface ConnectTarget {
+  transport: string;
+  traddr: string;
+  trsvcid: string;
+  subsysnqn: string;
+  hostTraddr?: string;
+  hostIface?: string;
+}
+
+/** Who connects. The DH-HMAC-CHAP key is the host's (or the controller's override). */
+export interface HostIdentity {
+  hostnqn: string;
+  hostid: string;
+  dhchapKey?: string;
+  symname?: string;
+}
+
+/** Connection parameters; an absent field lets the kernel decide. */
+export interface FabricsOptions {
+  hdrDigest?: boolean;
+  dataDigest?: boolean;
+  kato?: number;
+  nrIoQueues?: number;
+  nrWriteQueues?: number;
+  nrPollQueues?: number;
+  queueSize?: number;
+  reconnectDelay?: number;
+  ctrlLossTmo?: number;
+  fastIoFailTmo?: number;
+  tos?: number;
+  disableSqflow?: boolean;
+  duplicateConnect?: boolean;
+  /** Controller key for bidirectional DH-HMAC-CHAP. */
+  dhchapCtrlKey?: string;
+}
+
+export interface ConnectRequest {
+  target: ConnectTarget;
+  host: HostIdentity;
+  options?: FabricsOptions;
+}
+
+export const DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery";
+
+const INT_OPTIONS = [
+  ["nrIoQueues", "nr_io_queues"],
+  ["nrWriteQueues", "nr_write_queues"],
+  ["nrPollQueues", "nr_poll_queues"],
+  ["queueSize", "queue_size"],
+  ["kato", "keep_alive_tmo"],
+  ["reconnectDelay", "reconnect_delay"],
+  ["ctrlLossTmo", "ctrl_loss_tmo"],
+  ["fastIoFailTmo", "fast_io_fail_tmo"],
+  ["tos", "tos"],
+] as const;
+
+const FLAG_OPTIONS = [
+  ["duplicateConnect", "duplicate_connect"],
+  ["disableSqflow", "disable_sqflow"],
+  ["hdrDigest", "hdr_digest"],
+  ["dataDigest", "data_digest"],
+] as const;
+
+/**
+ * The option string the kernel's /dev/nvme-fabrics accepts, in the order
+ * libnvme writes it. It contains the DH-HMAC-CHAP keys when set: never log
+ * it without {@link redactOptionString}.
+ */
+export function kernelOptionString({ target, host, options = {} }: ConnectRequest): string {
+  const parts: string[] = [
+    `nqn=${target.subsysnqn}`,
+    `transport=${target.transport}`,
+    `traddr=${target.traddr}`,
+  ];
+  if (target.hostTraddr) parts.push(`host_traddr=${target.hostTraddr}`);
+  if (target.hostIface) parts.push(`host_iface=${target.hostIface}`);
+  if (target.trsvcid) parts.push(`trsvcid=${target.trsvcid}`);
+  parts.push(`hostnqn=${host.hostnqn}`, `hostid=${host.hostid}`);
+  const discovery = target.subsysnqn === DISCOVERY_NQN;
+  if (!discovery && host.dhchapKey) parts.push(`dhchap_secret=${host.dhchapKey}`);
+  if (!discovery && options.dhchapCtrlKey) {
+    parts.push(`dhchap_ctrl_secret=${options.dhchapCtrlKey}`);
+  }
+  for (const [field, name] of INT_OPTIONS) {
+    const value = options[field];
+    if (value !== undefined) parts.push(`${name}=${value}`);
+  }
+  for (const [field, name] of FLAG_OPTIONS) {
+    if (options[field]) parts.push(name);
+  }
+  return parts.join(",");
+}
+
+/** The option string with every secret replaced, safe for logs. */
+export function redactOptionString(options: string): string {
+  return options.replace(/(dhchap_(?:ctrl_)?secret)=[^,]*/g, "$1=<redacted>");
+}
+
+/** Parses the kernel's answer to a connect: `instance=N,cntlid=M`. */
+export function parseConnectReply(reply: string): { instance: number; cntlid: number } {
+  const fields = new Map(
+    reply.trim().split(",").map((kv) => kv.split("=", 2) as [string, string | undefined]),
+  );
+  const instance = Number(fields.get("instance"));
+  const cntlid = Number(fields.get("cntlid"));
+  if (!Number.isInteger(instance) || instance < 0) {
+    throw new SyntaxError(`Unexpected reply from /dev/nvme-fabrics: "${reply.trim()}"`);
+  }
+  return { instance, cntlid: Number.isInteger(cntlid) ? cntlid : -1 };
+}

@@ -1,0 +1,391 @@
+/**
+ * Typed wrapper of libnvme: controller objects that connect, disconnect and
+ * adopt kernel controllers, and discovery log retrieval.
+ *
+ * Each controller owns its own libnvme root, whose log stream is an
+ * in-memory buffer: libnvme reports why a connect failed only through errno
+ * (thread-local, lost when a `nonblocking` call returns on Deno's worker
+ * thread) and through its log, so a private log per controller is what makes
+ * a failure message attributable to the controller that failed.
+ */
+import {
+  FABRICS_CONFIG_LAYOUTS,
+  type FabricsConfigLayout,
+  LOG_NOTICE,
+  NVME_VERSION_PROJECT,
+  openLibnvme,
+} from "../ffi/libnvme.ts";
+import { openLibcStdio } from "../ffi/libc_stdio.ts";
+import {
+  cstr,
+  type Handle,
+  PointerSlot,
+  readBytes,
+  readCString,
+  readU64,
+  storePointer,
+} from "../ffi/pointers.ts";
+import type { ConnectTarget, FabricsOptions, HostIdentity } from "./fabrics_options.ts";
+import {
+  decodeDiscoveryLog,
+  DISCOVERY_LOG_ENTRY_SIZE,
+  DISCOVERY_LOG_HEADER_SIZE,
+  type DiscoveryLogEntry,
+} from "./discovery_log.ts";
+
+/** A failed libnvme operation, with libnvme's own explanation when it gave one. */
+export class NvmeError extends Error {
+  constructor(readonly op: string, readonly code: number, detail: string) {
+    super(`${op} failed: ${detail}`);
+    this.name = "NvmeError";
+  }
+}
+
+/** Raised instead of filling a struct whose layout was not verified for this libnvme. */
+export class UnverifiedLayoutError extends Error {
+  constructor(readonly version: string) {
+    super(
+      `libnvme ${version}: struct nvme_fabrics_config layout not verified ` +
+        `(verified: ${[...FABRICS_CONFIG_LAYOUTS.keys()].join(", ")})`,
+    );
+    this.name = "UnverifiedLayoutError";
+  }
+}
+
+/** libnvme's ENVME_CONNECT_* codes (util.h), for failures that logged nothing. */
+const ENVME_CONNECT = [
+  "failed to resolve host",
+  "unrecognized address family",
+  "failed to get traddr",
+  "need a transport argument",
+  "need an address argument",
+  "failed to open nvme-fabrics device",
+  "failed to write to nvme-fabrics device",
+  "failed to read from nvme-fabrics device",
+  "failed to parse ctrl info",
+  "invalid transport type",
+  "failed to lookup subsystem name",
+  "failed to lookup subsystem",
+  "already connected",
+  "invalid arguments/configuration",
+  "hostnqn already in use",
+  "invalid interface",
+  "not supported",
+  "connection refused",
+  "address not available",
+];
+
+type Lib = ReturnType<typeof openLibnvme>;
+type Libc = ReturnType<typeof openLibcStdio>;
+
+/** The loaded libnvme, its version, and the fabrics config layout for that version. */
+export class Libnvme {
+  readonly #lib: Lib;
+  readonly #libc: Libc;
+  readonly version: string;
+  readonly layout: FabricsConfigLayout | undefined;
+  #closed = false;
+
+  private constructor(lib: Lib, libc: Libc) {
+    this.#lib = lib;
+    this.#libc = libc;
+    this.version = detectVersion(lib);
+    this.layout = FABRICS_CONFIG_LAYOUTS.get(majorMinor(this.version));
+  }
+
+  /** Loads libnvme and libc; throws LibraryNotFoundError naming every path tried. */
+  static open(): Libnvme {
+    return new Libnvme(openLibnvme(), openLibcStdio());
+  }
+
+  /** A controller object, not yet connected. */
+  controller(host: HostIdentity, target: ConnectTarget): NvmeController {
+    return new NvmeController(this.#lib, this.#libc, this.layout, this.version, host, target);
+  }
+
+  /**
+   * Wraps the existing kernel controller `nvme<instance>` (made by stacd
+   * earlier, by nvme-cli, or at boot) so that stacd can manage it.
+   */
+  adopt(host: HostIdentity, target: ConnectTarget, instance: number): NvmeController {
+    const ctrl = this.controller(host, target);
+    try {
+      ctrl.init(instance);
+    } catch (error) {
+      ctrl.close();
+      throw error;
+    }
+    return ctrl;
+  }
+
+  /**
+   * Connects a discovery controller, reads its discovery log page, and
+   * disconnects it again.
+   */
+  async discover(
+    host: HostIdentity,
+    target: ConnectTarget,
+    options: FabricsOptions = {},
+  ): Promise<DiscoveryLogEntry[]> {
+    using ctrl = this.controller(host, target);
+    await ctrl.connect(options);
+    try {
+      return await ctrl.discoveryLog();
+    } finally {
+      await ctrl.disconnect();
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#lib.close();
+    this.#libc.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** One controller: a libnvme root of its own, its host and its ctrl object. */
+export class NvmeController {
+  readonly #lib: Lib;
+  readonly #libc: Libc;
+  readonly #layout: FabricsConfigLayout | undefined;
+  readonly #version: string;
+  readonly #log: MemoryLog;
+  #root: Handle;
+  #host: Handle;
+  #ctrl: Handle;
+  /** C strings libnvme keeps pointers to must outlive the objects holding them. */
+  readonly #keepAlive: Uint8Array[] = [];
+  #busy = false;
+
+  constructor(
+    lib: Lib,
+    libc: Libc,
+    layout: FabricsConfigLayout | undefined,
+    version: string,
+    host: HostIdentity,
+    readonly target: ConnectTarget,
+  ) {
+    this.#lib = lib;
+    this.#libc = libc;
+    this.#layout = layout;
+    this.#version = version;
+    this.#log = new MemoryLog(libc);
+    const s = lib.symbols;
+    this.#root = s.nvme_create_root(this.#log.stream, LOG_NOTICE);
+    if (this.#root === null) {
+      this.#log.close();
+      throw new NvmeError("nvme_create_root", 0, "out of memory");
+    }
+    this.#host = s.nvme_lookup_host(this.#root, this.#keep(host.hostnqn), this.#keep(host.hostid));
+    // libnvme 1.3 takes the DH-HMAC-CHAP secret of a connect from the host
+    // object: a host per controller lets each controller carry its own key.
+    if (host.dhchapKey) s.nvme_host_set_dhchap_key(this.#host, this.#keep(host.dhchapKey));
+    if (host.symname) s.nvme_host_set_hostsymname(this.#host, this.#keep(host.symname));
+    this.#ctrl = s.nvme_create_ctrl(
+      this.#root,
+      this.#keep(target.subsysnqn),
+      this.#keep(target.transport),
+      this.#keep(target.traddr),
+      this.#keep(target.hostTraddr || undefined),
+      this.#keep(target.hostIface || undefined),
+      this.#keep(target.trsvcid || undefined),
+    );
+    if (this.#ctrl === null) {
+      this.close();
+      throw new NvmeError(
+        "nvme_create_ctrl",
+        0,
+        this.#log.take() || "invalid controller arguments",
+      );
+    }
+  }
+
+  /** The kernel device (`nvme3`) once connected or adopted. */
+  get device(): string | undefined {
+    if (this.#ctrl === null) return undefined;
+    return readCString(this.#lib.symbols.nvme_ctrl_get_name(this.#ctrl)) || undefined;
+  }
+
+  /** The kernel's state of the controller (`live`, `connecting`, ...), read from sysfs. */
+  get state(): string | undefined {
+    if (this.#ctrl === null || this.device === undefined) return undefined;
+    return readCString(this.#lib.symbols.nvme_ctrl_get_state(this.#ctrl));
+  }
+
+  /**
+   * Connects through nvmf_add_ctrl on a worker thread. Resolves with the
+   * device name; rejects with NvmeError carrying the kernel's reason.
+   */
+  async connect(options: FabricsOptions = {}): Promise<string> {
+    if (this.#layout === undefined) throw new UnverifiedLayoutError(this.#version);
+    const cfg = this.#fabricsConfig(this.#layout, options);
+    if (options.dhchapCtrlKey) {
+      this.#lib.symbols.nvme_ctrl_set_dhchap_key(this.#ctrl, this.#keep(options.dhchapCtrlKey));
+    }
+    const rc = await this.#blocking(() =>
+      this.#lib.symbols.nvmf_add_ctrl(this.#host, this.#ctrl, cfg)
+    );
+    if (rc !== 0) throw this.#error("connect", rc);
+    this.#log.take();
+    const device = this.device;
+    if (!device) throw new NvmeError("connect", rc, "no device name after a successful connect");
+    return device;
+  }
+
+  /** Deletes the kernel controller (delete_controller). */
+  async disconnect(): Promise<void> {
+    const rc = await this.#blocking(() => this.#lib.symbols.nvme_disconnect_ctrl(this.#ctrl));
+    if (rc !== 0) throw this.#error("disconnect", rc);
+  }
+
+  /** Binds this object to the existing kernel controller nvme<instance>. */
+  init(instance: number): void {
+    const rc = this.#lib.symbols.nvme_init_ctrl(this.#host, this.#ctrl, instance);
+    if (rc !== 0) throw this.#error(`adopt nvme${instance}`, rc);
+  }
+
+  /** Reads the discovery log page of this (discovery) controller. */
+  async discoveryLog(maxRetries = 4): Promise<DiscoveryLogEntry[]> {
+    const slot = new PointerSlot();
+    const rc = await this.#blocking(() =>
+      this.#lib.symbols.nvmf_get_discovery_log(this.#ctrl, slot.buffer, maxRetries)
+    );
+    if (rc !== 0) throw this.#error("get discovery log", rc);
+    const page = slot.value;
+    try {
+      const numrec = Number(readU64(page, 8));
+      const bytes = readBytes(page, DISCOVERY_LOG_HEADER_SIZE + numrec * DISCOVERY_LOG_ENTRY_SIZE);
+      return decodeDiscoveryLog(bytes);
+    } finally {
+      this.#libc.symbols.free(page);
+    }
+  }
+
+  /** Frees the libnvme objects; the kernel controller is left as it is. */
+  close(): void {
+    if (this.#busy) throw new Error("NvmeController.close() while an operation is running");
+    if (this.#root !== null) this.#lib.symbols.nvme_free_tree(this.#root);
+    this.#root = this.#host = this.#ctrl = null;
+    this.#log.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #blocking<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#ctrl === null) throw new Error("NvmeController used after close()");
+    if (this.#busy) throw new Error("NvmeController: another operation is still running");
+    this.#busy = true;
+    try {
+      return await call();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #fabricsConfig(layout: FabricsConfigLayout, options: FabricsOptions): Uint8Array {
+    const buffer = new Uint8Array(layout.size);
+    this.#lib.symbols.nvmf_default_config(buffer);
+    const view = new DataView(buffer.buffer);
+    storePointer(view, layout.host_traddr, this.#keep(this.target.hostTraddr || undefined));
+    storePointer(view, layout.host_iface, this.#keep(this.target.hostIface || undefined));
+    const ints: [keyof FabricsOptions, number][] = [
+      ["queueSize", layout.queue_size],
+      ["nrIoQueues", layout.nr_io_queues],
+      ["reconnectDelay", layout.reconnect_delay],
+      ["ctrlLossTmo", layout.ctrl_loss_tmo],
+      ["fastIoFailTmo", layout.fast_io_fail_tmo],
+      ["kato", layout.keep_alive_tmo],
+      ["nrWriteQueues", layout.nr_write_queues],
+      ["nrPollQueues", layout.nr_poll_queues],
+      ["tos", layout.tos],
+    ];
+    for (const [field, offset] of ints) {
+      const value = options[field];
+      if (typeof value === "number") view.setInt32(offset, value, true);
+    }
+    const flags: [keyof FabricsOptions, number][] = [
+      ["duplicateConnect", layout.duplicate_connect],
+      ["disableSqflow", layout.disable_sqflow],
+      ["hdrDigest", layout.hdr_digest],
+      ["dataDigest", layout.data_digest],
+    ];
+    for (const [field, offset] of flags) {
+      const value = options[field];
+      if (typeof value === "boolean") view.setUint8(offset, value ? 1 : 0);
+    }
+    this.#keepAlive.push(buffer);
+    return buffer;
+  }
+
+  #keep(s: string | undefined): Uint8Array | null {
+    const c = cstr(s);
+    if (c !== null) this.#keepAlive.push(c);
+    return c;
+  }
+
+  #error(op: string, rc: number): NvmeError {
+    const logged = this.#log.take();
+    const known = ENVME_CONNECT[-rc - 1000] ?? ENVME_CONNECT[rc - 1000];
+    return new NvmeError(op, rc, logged || known || `libnvme returned ${rc}`);
+  }
+}
+
+/** A `FILE *` backed by memory (open_memstream), read back line by line. */
+class MemoryLog {
+  readonly #libc: Libc;
+  readonly #bufferSlot = new PointerSlot();
+  readonly #sizeSlot = new BigUint64Array(1);
+  #consumed = 0;
+  stream: Handle;
+
+  constructor(libc: Libc) {
+    this.#libc = libc;
+    this.stream = libc.symbols.open_memstream(this.#bufferSlot.buffer, this.#sizeSlot);
+    if (this.stream === null) throw new NvmeError("open_memstream", 0, "out of memory");
+  }
+
+  /** What was logged since the last take(), as one line without libnvme's function prefix. */
+  take(): string {
+    if (this.stream === null) return "";
+    this.#libc.symbols.fflush(this.stream);
+    const size = Number(this.#sizeSlot[0] ?? 0n);
+    if (size <= this.#consumed) return "";
+    const bytes = readBytes(this.#bufferSlot.value, size - this.#consumed, this.#consumed);
+    this.#consumed = size;
+    return new TextDecoder().decode(bytes)
+      .split("\n")
+      .map((line) => line.replace(/^[\w]+: /, "").trim())
+      .filter((line) => line.length > 0)
+      .join("; ");
+  }
+
+  close(): void {
+    if (this.stream === null) return;
+    this.#libc.symbols.fclose(this.stream);
+    this.#libc.symbols.free(this.#bufferSlot.value);
+    this.stream = null;
+  }
+}
+
+function detectVersion(lib: Lib): string {
+  const fromLibrary = lib.symbols.nvme_get_version === null
+    ? undefined
+    : readCString(lib.symbols.nvme_get_version(NVME_VERSION_PROJECT));
+  if (fromLibrary && /^\d+\.\d+/.test(fromLibrary)) return fromLibrary;
+  // Older builds have no nvme_get_version: the file name of the mapped
+  // library carries the version (libnvme.so.1.3.0).
+  const maps = Deno.readTextFileSync("/proc/self/maps");
+  const match = maps.match(/libnvme\.so\.1\.(\d+)\.(\d+)/);
+  return match ? `1.${match[1]}.${match[2]}` : "unknown";
+}
+
+function majorMinor(version: string): string {
+  return version.split(".").slice(0, 2).join(".");
+}

@@ -1,0 +1,77 @@
+/**
+ * stacd's log: one line per event an operator cares about, INFO by default,
+ * DEBUG when tron is on. Lines go to one sink (stdout, or syslog with -s),
+ * once. Under systemd (JOURNAL_STREAM set) each line starts with the
+ * sd-daemon(3) priority prefix so the journal keeps its level.
+ */
+
+export type Level = "error" | "warning" | "info" | "debug";
+
+const PRIORITY: Record<Level, number> = { error: 3, warning: 4, info: 6, debug: 7 };
+const LABEL: Record<Level, string> = {
+  error: "ERROR",
+  warning: "WARNING",
+  info: "INFO",
+  debug: "DEBUG",
+};
+
+/** Where formatted lines end up. */
+export interface LogSink {
+  write(priority: number, line: string): void;
+}
+
+export interface Logger {
+  error(message: string): void;
+  warning(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+  /** Debug logging on (tron) or off. */
+  tron: boolean;
+}
+
+/** Writes to stdout; with `journal` true each line carries its `<N>` priority prefix. */
+export function stdoutSink(journal = Deno.env.get("JOURNAL_STREAM") !== undefined): LogSink {
+  const encoder = new TextEncoder();
+  return {
+    write(priority, line) {
+      const text = journal ? `<${priority}>${line}\n` : `${line}\n`;
+      try {
+        Deno.stdout.writeSync(encoder.encode(text));
+      } catch {
+        // A closed stdout (EPIPE) must not take the daemon down.
+      }
+    },
+  };
+}
+
+/** Collects lines in memory: for tests. */
+export class MemorySink implements LogSink {
+  readonly lines: { priority: number; line: string }[] = [];
+  write(priority: number, line: string): void {
+    this.lines.push({ priority, line });
+  }
+  text(): string {
+    return this.lines.map((l) => l.line).join("\n");
+  }
+}
+
+export function createLogger(
+  sink: LogSink,
+  options: { tron?: boolean; timestamps?: boolean } = {},
+): Logger {
+  const log = (level: Level, message: string) => {
+    if (level === "debug" && !logger.tron) return;
+    // One event, one line: a multi-line message would split in the journal.
+    const flat = message.replace(/\s*\n\s*/g, " ");
+    const prefix = options.timestamps ? `${new Date().toISOString()} ` : "";
+    sink.write(PRIORITY[level], `${prefix}${LABEL[level]}: ${flat}`);
+  };
+  const logger: Logger = {
+    tron: options.tron ?? false,
+    error: (m) => log("error", m),
+    warning: (m) => log("warning", m),
+    info: (m) => log("info", m),
+    debug: (m) => log("debug", m),
+  };
+  return logger;
+}

@@ -1,0 +1,52 @@
+/**
+ * The libnvme wrapper against the real library on this host. The host's
+ * kernel may lack NVMe: then a connect must fail with libnvme's own reason,
+ * not crash; connects that succeed are tested in the guest.
+ */
+import assert from "node:assert/strict";
+import { Libnvme, NvmeError } from "../../lib/libnvme.ts";
+import { FABRICS_CONFIG_LAYOUTS } from "../../ffi/libnvme.ts";
+
+const host = {
+  hostnqn: "nqn.2014-08.org.nvmexpress:uuid:0c5b1d8e-0000-4000-8000-000000000001",
+  hostid: "0c5b1d8e-0000-4000-8000-000000000001",
+};
+const target = {
+  transport: "tcp",
+  traddr: "127.0.0.1",
+  trsvcid: "1",
+  subsysnqn: "nqn.2026-11.io.test:none",
+};
+
+Deno.test("Libnvme.open() detects the library version and picks its verified layout", () => {
+  using nvme = Libnvme.open();
+  assert.match(nvme.version, /^1\.\d+/);
+  const verified = FABRICS_CONFIG_LAYOUTS.get(nvme.version.split(".").slice(0, 2).join("."));
+  assert.equal(nvme.layout, verified);
+});
+
+Deno.test("a connect that the kernel cannot make rejects with libnvme's reason", async () => {
+  using nvme = Libnvme.open();
+  using ctrl = nvme.controller(host, target);
+  const hasFabrics = await Deno.stat("/dev/nvme-fabrics").then(() => true, () => false);
+  await assert.rejects(ctrl.connect({ ctrlLossTmo: 0 }), (error: unknown) => {
+    assert.ok(error instanceof NvmeError);
+    assert.equal(error.op, "connect");
+    assert.match(
+      error.message,
+      hasFabrics
+        ? /connect failed: .*(refused|Input\/output)/i
+        : /Failed to open \/dev\/nvme-fabrics/,
+    );
+    return true;
+  });
+  assert.equal(ctrl.device, undefined);
+});
+
+Deno.test("NvmeController.close() is idempotent and later use throws instead of crashing", async () => {
+  using nvme = Libnvme.open();
+  const ctrl = nvme.controller(host, target);
+  ctrl.close();
+  ctrl.close();
+  await assert.rejects(ctrl.disconnect(), /after close/);
+});
