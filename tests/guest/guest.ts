@@ -1,0 +1,226 @@
+/**
+ * Runs a shell script as root inside a throwaway QEMU guest (TCG) whose root
+ * is the host's, shared read-only over 9p, with the NVMe/TCP host and target
+ * drivers loaded. Tests that need a real kernel go through here.
+ *
+ * Usage: deno run -A tests/guest/guest.ts [--timeout SECONDS] FILE.sh
+ */
+import { cacheDir, checkoutDir } from "./host.ts";
+import { buildInitramfs } from "./initramfs.ts";
+import { bootImage } from "./kernel.ts";
+
+/** What {@linkcode runInGuest} runs and with what resources. */
+export interface GuestOptions {
+  /** Shell script text, run by /bin/sh as root with the checkout as cwd. */
+  script: string;
+  /** QEMU is killed after this long; default 5 minutes. */
+  timeoutMs?: number;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Extra environment for the script. */
+  env?: Record<string, string>;
+  /** Receives the script's output as it arrives. */
+  onOutput?: (text: string) => void;
+  /** Aborting kills QEMU. */
+  signal?: AbortSignal;
+}
+
+/** How a guest run ended. */
+export interface GuestResult {
+  /** The script's exit code; null if the guest died, timed out or was aborted first. */
+  exitCode: number | null;
+  timedOut: boolean;
+  /** The script's stdout and stderr, interleaved. */
+  output: string;
+  /** The serial console (kernel messages, init's complaints) and QEMU's stderr. */
+  console: string;
+  /** Host folder holding what the script wrote to $GUEST_OUT. */
+  outDir: string;
+  /** QEMU start to the script's start (kernel boot, mounts, module loads); null if never reached. */
+  bootMs: number | null;
+  totalMs: number;
+}
+
+/** Printed by guest.sh on its stdout right before the script; not part of the output. */
+const START_MARK = "@@guest-script-start@@\n";
+const PREPARE = `${checkoutDir}/tests/guest/prepare.sh`;
+
+/** Boots a guest, runs `opts.script` in it and collects what it did. */
+export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
+  const started = performance.now();
+  assertVisibleInGuest(checkoutDir);
+  const { path: initrd, kernel } = await buildInitramfs();
+  const image = await bootImage(kernel);
+  await Deno.mkdir(`${cacheDir}/runs`, { recursive: true });
+  await pruneRuns(`${cacheDir}/runs`);
+  // One folder per run, so guests can run side by side; shared as "run".
+  const runDir = await Deno.makeTempDir({ dir: `${cacheDir}/runs`, prefix: "run-" });
+  const outDir = `${runDir}/out`;
+  await Deno.mkdir(outDir);
+  await Deno.writeTextFile(`${runDir}/.run-dir`, runDir);
+  await Deno.writeTextFile(`${runDir}/script.sh`, opts.script);
+  await Deno.writeTextFile(`${runDir}/guest.sh`, wrapper(runDir, outDir, opts.env ?? {}));
+
+  const share = (path: string) => path.replaceAll(",", ",,"); // QEMU's option escaping
+  const spawned = performance.now();
+  const qemu = new Deno.Command("qemu-system-x86_64", {
+    args: [
+      ...["-accel", "tcg,thread=multi", "-cpu", "max", "-machine", "pc"],
+      ...["-m", String(opts.memoryMiB ?? 2048), "-smp", String(opts.cpus ?? 2)],
+      ...["-nodefaults", "-display", "none", "-no-reboot", "-nic", "none"],
+      // ttyS0: kernel console, kept in a file; ttyS1: the script's output, streamed.
+      ...["-serial", `file:${share(`${runDir}/console.log`)}`, "-serial", "stdio"],
+      ...["-kernel", image, "-initrd", initrd],
+      ...["-append", "console=ttyS0 quiet panic=-1"],
+      "-virtfs",
+      "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+      "-virtfs",
+      `local,path=${share(runDir)},mount_tag=run,security_model=none,multidevs=remap`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+
+  let timedOut = false;
+  const kill = () => {
+    try {
+      qemu.kill("SIGKILL");
+    } catch { /* already exited */ }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, opts.timeoutMs ?? 300_000);
+  opts.signal?.addEventListener("abort", kill, { once: true });
+  if (opts.signal?.aborted) kill();
+
+  let bootMs: number | null = null;
+  let pending = ""; // output before the start mark: guest.sh's own messages
+  let output = "";
+  const stderr = new Response(qemu.stderr).text();
+  for await (const text of qemu.stdout.pipeThrough(new TextDecoderStream())) {
+    let chunk = text;
+    if (bootMs === null) {
+      pending += text;
+      const at = pending.indexOf(START_MARK);
+      if (at < 0) continue;
+      bootMs = performance.now() - spawned;
+      chunk = pending.slice(0, at) + pending.slice(at + START_MARK.length);
+    }
+    output += chunk;
+    opts.onOutput?.(chunk);
+  }
+  if (bootMs === null && pending) {
+    output = pending;
+    opts.onOutput?.(pending);
+  }
+  await qemu.status;
+  clearTimeout(timer);
+  opts.signal?.removeEventListener("abort", kill);
+
+  await Deno.writeTextFile(`${runDir}/output.log`, output); // kept for post-mortems
+  const consoleText = (await readOr(`${runDir}/console.log`)) + (await stderr);
+  const code = (await readOr(`${runDir}/exit-code`)).trim();
+  return {
+    exitCode: code === "" || timedOut ? null : Number(code),
+    timedOut,
+    output,
+    console: consoleText,
+    outDir,
+    bootMs: bootMs === null ? null : Math.round(bootMs),
+    totalMs: Math.round(performance.now() - started),
+  };
+}
+
+/** The run's guest.sh: environment, guest preparation, then the script. */
+function wrapper(runDir: string, outDir: string, env: Record<string, string>): string {
+  const vars: Record<string, string> = {
+    PATH:
+      `${checkoutDir}/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    HOME: "/root",
+    // The checkout is read-only in the guest; Deno's cache goes to the tmpfs.
+    DENO_DIR: "/tmp/deno",
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    GUEST_OUT: outDir,
+    ...env,
+  };
+  for (const name of Object.keys(vars)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new TypeError(`Bad variable name "${name}"`);
+  }
+  return [
+    "# Generated by tests/guest/guest.ts.",
+    "set -e",
+    ...Object.entries(vars).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+    `. ${shellQuote(PREPARE)}`,
+    `cd ${shellQuote(checkoutDir)}`,
+    "set +e",
+    `printf '%s' ${shellQuote(START_MARK.replace("\n", ""))}; echo`,
+    `exec /bin/sh ${shellQuote(`${runDir}/script.sh`)}`,
+    "",
+  ].join("\n");
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The guest mounts tmpfs on /tmp, /run and /root, hiding whatever the host
+ * keeps there; a checkout there would be invisible to the guest.
+ */
+function assertVisibleInGuest(dir: string): void {
+  const hidden = ["/tmp", "/run", "/root"].find((d) => dir === d || dir.startsWith(`${d}/`));
+  if (hidden) {
+    throw new Error(`Checkout ${dir} is under ${hidden}, which the guest covers with a tmpfs`);
+  }
+}
+
+/** Drops run folders older than a day: they are kept only for post-mortems. */
+async function pruneRuns(dir: string): Promise<void> {
+  const dayAgo = Date.now() - 86_400_000;
+  for await (const e of Deno.readDir(dir)) {
+    const path = `${dir}/${e.name}`;
+    try {
+      const { mtime } = await Deno.stat(path);
+      if (mtime && mtime.getTime() < dayAgo) await Deno.remove(path, { recursive: true });
+    } catch { /* removed meanwhile by a parallel run's prune */ }
+  }
+}
+
+async function readOr(path: string, fallback = ""): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return fallback;
+  }
+}
+
+if (import.meta.main) {
+  const args = [...Deno.args];
+  let timeoutMs: number | undefined;
+  const t = args.indexOf("--timeout");
+  if (t >= 0) timeoutMs = Number(args.splice(t, 2)[1]) * 1000;
+  const [file] = args;
+  if (!file || args.length !== 1 || Number.isNaN(timeoutMs)) {
+    console.error("Usage: guest.ts [--timeout SECONDS] FILE.sh");
+    Deno.exit(2);
+  }
+  const abort = new AbortController();
+  Deno.addSignalListener("SIGINT", () => abort.abort());
+  const out = new TextEncoder();
+  const r = await runInGuest({
+    script: await Deno.readTextFile(file),
+    timeoutMs,
+    signal: abort.signal,
+    onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
+  });
+  if (r.output && !r.output.endsWith("\n")) console.log();
+  if (r.exitCode !== 0) console.error(`---- guest console ----\n${r.console}`);
+  const why = r.timedOut ? "timed out" : r.exitCode === null ? "guest died" : `exit ${r.exitCode}`;
+  console.error(
+    `guest: ${why}, boot ${r.bootMs ?? "-"} ms, total ${r.totalMs} ms, out ${r.outDir}`,
+  );
+  Deno.exit(r.exitCode ?? (r.timedOut ? 124 : 125));
+}
