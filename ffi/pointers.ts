@@ -7,7 +7,6 @@
 export type Handle = Deno.PointerValue;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** A NUL-terminated UTF-8 copy of `s`, or null for an absent value. */
 export function cstr(s: string | undefined | null): Uint8Array<ArrayBuffer> | null {

@@ -1,0 +1,123 @@
+/**
+ * libudev (libudev.so.1) symbols stacd uses: the uevent monitor and the sysfs
+ * enumeration of nvme controllers. Only the documented, stable libudev API;
+ * every handle is an opaque pointer, so nothing here depends on a layout.
+ */
+
+import { openLibrary } from "./loader.ts";
+import { readCString } from "./pointers.ts";
+
+/** `struct udev *`: the library context. */
+export type Udev = Deno.PointerObject<"struct udev">;
+/** `struct udev_monitor *`: a netlink uevent socket. */
+export type UdevMonitorHandle = Deno.PointerObject<"struct udev_monitor">;
+/** `struct udev_device *`: one device (from an event or from sysfs). */
+export type UdevDevice = Deno.PointerObject<"struct udev_device">;
+/** `struct udev_list_entry *`: one name/value pair of a list owned by its parent. */
+export type UdevListEntry = Deno.PointerObject<"struct udev_list_entry">;
+/** `struct udev_enumerate *`: a sysfs device scan. */
+export type UdevEnumerate = Deno.PointerObject<"struct udev_enumerate">;
+
+// Branded pointer types, so passing a udev_device where a udev_monitor is
+// expected is a compile error instead of a crash.
+const UDEV = "pointer" as Deno.NativeTypedPointer<Udev>;
+const MONITOR = "pointer" as Deno.NativeTypedPointer<UdevMonitorHandle>;
+const DEVICE = "pointer" as Deno.NativeTypedPointer<UdevDevice>;
+const ENTRY = "pointer" as Deno.NativeTypedPointer<UdevListEntry>;
+const ENUMERATE = "pointer" as Deno.NativeTypedPointer<UdevEnumerate>;
+/** `const char *` parameter: a NUL-terminated buffer (see `cstr`), or null. */
+const CSTR = "buffer";
+/** `const char *` result, owned by libudev: read it before the owner is unref'd. */
+const CSTR_RESULT = "pointer";
+
+/** libudev symbols, keyed by their C names. */
+export const LIBUDEV_SYMBOLS = {
+  // struct udev *udev_new(void);
+  udev_new: { parameters: [], result: UDEV },
+  // struct udev *udev_unref(struct udev *udev);
+  udev_unref: { parameters: [UDEV], result: UDEV },
+
+  // struct udev_monitor *udev_monitor_new_from_netlink(struct udev *udev, const char *name);
+  udev_monitor_new_from_netlink: { parameters: [UDEV, CSTR], result: MONITOR },
+  // int udev_monitor_filter_add_match_subsystem_devtype(struct udev_monitor *udev_monitor,
+  //                                                     const char *subsystem, const char *devtype);
+  udev_monitor_filter_add_match_subsystem_devtype: {
+    parameters: [MONITOR, CSTR, CSTR],
+    result: "i32",
+  },
+  // int udev_monitor_enable_receiving(struct udev_monitor *udev_monitor);
+  udev_monitor_enable_receiving: { parameters: [MONITOR], result: "i32" },
+  // int udev_monitor_set_receive_buffer_size(struct udev_monitor *udev_monitor, int size);
+  udev_monitor_set_receive_buffer_size: { parameters: [MONITOR, "i32"], result: "i32" },
+  // int udev_monitor_get_fd(struct udev_monitor *udev_monitor);
+  udev_monitor_get_fd: { parameters: [MONITOR], result: "i32" },
+  // struct udev_device *udev_monitor_receive_device(struct udev_monitor *udev_monitor);
+  udev_monitor_receive_device: { parameters: [MONITOR], result: DEVICE },
+  // struct udev_monitor *udev_monitor_unref(struct udev_monitor *udev_monitor);
+  udev_monitor_unref: { parameters: [MONITOR], result: MONITOR },
+
+  // const char *udev_device_get_action(struct udev_device *udev_device);
+  udev_device_get_action: { parameters: [DEVICE], result: CSTR_RESULT },
+  // const char *udev_device_get_sysname(struct udev_device *udev_device);
+  udev_device_get_sysname: { parameters: [DEVICE], result: CSTR_RESULT },
+  // const char *udev_device_get_syspath(struct udev_device *udev_device);
+  udev_device_get_syspath: { parameters: [DEVICE], result: CSTR_RESULT },
+  // const char *udev_device_get_devpath(struct udev_device *udev_device);
+  udev_device_get_devpath: { parameters: [DEVICE], result: CSTR_RESULT },
+  // const char *udev_device_get_devnode(struct udev_device *udev_device);
+  udev_device_get_devnode: { parameters: [DEVICE], result: CSTR_RESULT },
+  // const char *udev_device_get_subsystem(struct udev_device *udev_device);
+  udev_device_get_subsystem: { parameters: [DEVICE], result: CSTR_RESULT },
+  // const char *udev_device_get_property_value(struct udev_device *udev_device, const char *key);
+  udev_device_get_property_value: { parameters: [DEVICE, CSTR], result: CSTR_RESULT },
+  // struct udev_list_entry *udev_device_get_properties_list_entry(struct udev_device *udev_device);
+  udev_device_get_properties_list_entry: { parameters: [DEVICE], result: ENTRY },
+  // const char *udev_device_get_sysattr_value(struct udev_device *udev_device, const char *sysattr);
+  udev_device_get_sysattr_value: { parameters: [DEVICE, CSTR], result: CSTR_RESULT },
+  // struct udev_device *udev_device_new_from_syspath(struct udev *udev, const char *syspath);
+  udev_device_new_from_syspath: { parameters: [UDEV, CSTR], result: DEVICE },
+  // struct udev_device *udev_device_unref(struct udev_device *udev_device);
+  udev_device_unref: { parameters: [DEVICE], result: DEVICE },
+
+  // struct udev_list_entry *udev_list_entry_get_next(struct udev_list_entry *list_entry);
+  udev_list_entry_get_next: { parameters: [ENTRY], result: ENTRY },
+  // const char *udev_list_entry_get_name(struct udev_list_entry *list_entry);
+  udev_list_entry_get_name: { parameters: [ENTRY], result: CSTR_RESULT },
+  // const char *udev_list_entry_get_value(struct udev_list_entry *list_entry);
+  udev_list_entry_get_value: { parameters: [ENTRY], result: CSTR_RESULT },
+
+  // struct udev_enumerate *udev_enumerate_new(struct udev *udev);
+  udev_enumerate_new: { parameters: [UDEV], result: ENUMERATE },
+  // int udev_enumerate_add_match_subsystem(struct udev_enumerate *udev_enumerate,
+  //                                        const char *subsystem);
+  udev_enumerate_add_match_subsystem: { parameters: [ENUMERATE, CSTR], result: "i32" },
+  // int udev_enumerate_scan_devices(struct udev_enumerate *udev_enumerate);
+  udev_enumerate_scan_devices: { parameters: [ENUMERATE], result: "i32" },
+  // struct udev_list_entry *udev_enumerate_get_list_entry(struct udev_enumerate *udev_enumerate);
+  udev_enumerate_get_list_entry: { parameters: [ENUMERATE], result: ENTRY },
+  // struct udev_enumerate *udev_enumerate_unref(struct udev_enumerate *udev_enumerate);
+  udev_enumerate_unref: { parameters: [ENUMERATE], result: ENUMERATE },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened libudev. */
+export type Libudev = Deno.DynamicLibrary<typeof LIBUDEV_SYMBOLS>["symbols"];
+
+/**
+ * Opens libudev; the caller closes the library once it has unref'd every
+ * handle it created.
+ * @throws {LibraryNotFoundError} listing every path tried.
+ */
+export function openLibudev(): Deno.DynamicLibrary<typeof LIBUDEV_SYMBOLS> {
+  return openLibrary("libudev", ["libudev.so.1"], LIBUDEV_SYMBOLS);
+}
+
+/** Walks a udev list from `first`, yielding `[name, value]` (value "" when NULL). */
+export function* listEntries(
+  u: Libudev,
+  first: UdevListEntry | null,
+): Generator<[string, string]> {
+  for (let entry = first; entry !== null; entry = u.udev_list_entry_get_next(entry)) {
+    const name = readCString(u.udev_list_entry_get_name(entry));
+    if (name !== undefined) yield [name, readCString(u.udev_list_entry_get_value(entry)) ?? ""];
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The nvme controllers that exist now, as /sys/class/nvme/nvmeX describes
+ * them. Two readers give the same result: through libudev (what the daemon
+ * uses, as upstream nvme-stas does) and plain file reads (no library needed:
+ * for tests against a fake tree, and a fallback where libudev is missing).
+ * The daemon calls one at start and after each uevent overflow.
+ */
+
+import { listEntries, openLibudev } from "../ffi/libudev.ts";
+import { cstr, readCString } from "../ffi/pointers.ts";
+import { type KernelController, kernelControllerFromAttributes } from "./kernel_controller.ts";
+
+/** Where the kernel lists nvme controllers. */
+export const NVME_CLASS_DIR = "/sys/class/nvme";
+
+/** The attributes of /sys/class/nvme/nvmeX that make a {@linkcode KernelController}. */
+export const NVME_CONTROLLER_ATTRIBUTES = [
+  "transport",
+  "address",
+  "subsysnqn",
+  "hostnqn",
+  "hostid",
+  "cntrltype",
+  "dctype",
+  "state",
+  "model",
+  "serial",
+] as const;
+
+/** A namespace below a controller: nvme3n1, or nvme3c3n1 with native multipath. */
+const NAMESPACE = /^nvme\d+(c\d+)?n\d+$/;
+
+/** One device of a sysfs class with the raw text of the attributes asked for. */
+export interface SysfsDevice {
+  /** Kernel name, e.g. "nvme3". */
+  name: string;
+  /** Its directory in sysfs. */
+  path: string;
+  /** Text without trailing newline or padding; undefined when absent or unreadable. */
+  attributes: Record<string, string | undefined>;
+}
+
+/**
+ * Lists the controllers through libudev, sorted by device number; a
+ * controller deleted during the scan is left out.
+ * @throws {LibraryNotFoundError} when libudev is missing.
+ * @throws {Error} when libudev cannot scan sysfs.
+ */
+export function listNvmeControllers(): KernelController[] {
+  return sortByDevice(udevClassDevices("nvme", NVME_CONTROLLER_ATTRIBUTES).map(toController));
+}
+
+/**
+ * Lists the controllers by reading the attribute files under `root` (default
+ * /sys/class/nvme), sorted by device number; a missing class directory means
+ * no controller. Same result as {@linkcode listNvmeControllers}. Deno lets
+ * only --allow-all read /sys; without it both readers see no namespaces and
+ * this one throws NotCapable.
+ */
+export function readNvmeControllers(options: { root?: string } = {}): KernelController[] {
+  const devices = fileClassDevices(options.root ?? NVME_CLASS_DIR, NVME_CONTROLLER_ATTRIBUTES);
+  return sortByDevice(devices.map(toController));
+}
+
+/**
+ * The devices of `subsystem` with `attributes`, through udev_enumerate and
+ * udev_device_get_sysattr_value.
+ */
+export function udevClassDevices(subsystem: string, attributes: readonly string[]): SysfsDevice[] {
+  using stack = new DisposableStack();
+  const u = stack.adopt(openLibudev(), (lib) => lib.close()).symbols;
+  const fail = (what: string, rc: number) =>
+    new Error(`Cannot list the ${subsystem} devices: ${what} failed (${rc})`);
+  const udev = u.udev_new();
+  if (udev === null) throw fail("udev_new", 0);
+  stack.defer(() => u.udev_unref(udev));
+  const enumerate = u.udev_enumerate_new(udev);
+  if (enumerate === null) throw fail("udev_enumerate_new", 0);
+  stack.defer(() => u.udev_enumerate_unref(enumerate));
+  let rc = u.udev_enumerate_add_match_subsystem(enumerate, cstr(subsystem));
+  if (rc < 0) throw fail("udev_enumerate_add_match_subsystem", rc);
+  rc = u.udev_enumerate_scan_devices(enumerate);
+  if (rc < 0) throw fail("udev_enumerate_scan_devices", rc);
+
+  const devices: SysfsDevice[] = [];
+  for (const [path] of listEntries(u, u.udev_enumerate_get_list_entry(enumerate))) {
+    const device = u.udev_device_new_from_syspath(udev, cstr(path));
+    if (device === null) continue; // deleted since the scan
+    try {
+      const read = (attribute: string) =>
+        readCString(u.udev_device_get_sysattr_value(device, cstr(attribute)))?.trimEnd();
+      devices.push({
+        name: readCString(u.udev_device_get_sysname(device)) ?? baseName(path),
+        path,
+        attributes: Object.fromEntries(attributes.map((name) => [name, read(name)])),
+      });
+    } finally {
+      u.udev_device_unref(device);
+    }
+  }
+  return devices;
+}
+
+/** The devices listed in the class directory `root` with `attributes`, read as files. */
+export function fileClassDevices(root: string, attributes: readonly string[]): SysfsDevice[] {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(root)].map((entry) => entry.name);
+  } catch (error) {
+    // The class does not exist (nvme module not loaded): no device, not an error.
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return names.map((name) => {
+    const path = `${root}/${name}`;
+    const read = (attribute: string) => readAttribute(`${path}/${attribute}`);
+    return { name, path, attributes: Object.fromEntries(attributes.map((a) => [a, read(a)])) };
+  });
+}
+
+function toController(device: SysfsDevice): KernelController {
+  const hasNamespaces = hasNamespaceChild(device.path);
+  return kernelControllerFromAttributes(device.name, (a) => device.attributes[a], {
+    hasNamespaces,
+  });
+}
+
+/** An attribute's text, or undefined when the file is absent or unreadable (e.g. deleted). */
+function readAttribute(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path).trimEnd();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a namespace hangs below the controller directory `dir`. */
+function hasNamespaceChild(dir: string): boolean {
+  try {
+    for (const entry of Deno.readDirSync(dir)) if (NAMESPACE.test(entry.name)) return true;
+  } catch {
+    // Deleted while we looked: it has no namespaces any more.
+  }
+  return false;
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** nvme2 before nvme10. */
+function sortByDevice(controllers: KernelController[]): KernelController[] {
+  const number = (device: string) => Number(device.match(/\d+$/)?.[0] ?? Infinity);
+  return controllers.sort((a, b) =>
+    number(a.device) - number(b.device) || a.device.localeCompare(b.device)
+  );
+}

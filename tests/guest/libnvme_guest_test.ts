@@ -1,0 +1,166 @@
+/**
+ * The libnvme binding against the guest's real kernel and nvmet target:
+ * connect (one and 32 in parallel), fabrics options reaching the kernel,
+ * disconnect, adopting a controller nvme-cli made, a refused connect, and
+ * discovery log retrieval. Every assertion reads the kernel's sysfs.
+ * Runs only in the guest: deno run -A tests/guest/run_suite.ts libnvme
+ */
+import assert from "node:assert/strict";
+import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+import { Libnvme, NvmeError } from "../../lib/libnvme.ts";
+import { createTarget, type TargetPort } from "./target.ts";
+import {
+  controllers,
+  controllersOf,
+  deleteAllControllers,
+  hostIdentity,
+  nvme,
+  waitFor,
+} from "./nvme_host.ts";
+
+const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
+const host = hostIdentity();
+const target = (subsysnqn: string, trsvcid = "4420") => ({
+  transport: "tcp",
+  traddr: "127.0.0.1",
+  trsvcid,
+  subsysnqn,
+});
+const sysfs = (device: string, attribute: string) =>
+  Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`).trim();
+
+Deno.test("libnvme connects one controller: sysfs shows it live with our identity", async () => {
+  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  const nqn = t.nqns[0]!;
+  using nvmeLib = Libnvme.open();
+  try {
+    using ctrl = nvmeLib.controller(host, target(nqn));
+    const device = await ctrl.connect();
+    assert.match(device, /^nvme\d+$/);
+    assert.equal(sysfs(device, "subsysnqn"), nqn);
+    assert.equal(sysfs(device, "transport"), "tcp");
+    assert.match(sysfs(device, "address"), /^traddr=127\.0\.0\.1,trsvcid=4420/);
+    assert.equal(sysfs(device, "hostnqn"), host.hostnqn);
+    assert.equal(sysfs(device, "hostid"), host.hostid);
+    assert.equal(ctrl.state, "live");
+    await ctrl.disconnect();
+    await waitFor(() => controllersOf(nqn).length === 0 || undefined, `${device} deleted`);
+  } finally {
+    await deleteAllControllers();
+  }
+});
+
+Deno.test("the fabrics config struct reaches the kernel: kato, reconnect-delay, ctrl-loss-tmo, queues", async () => {
+  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using nvmeLib = Libnvme.open();
+  try {
+    using ctrl = nvmeLib.controller(host, target(t.nqns[0]!));
+    const device = await ctrl.connect({
+      kato: 17,
+      reconnectDelay: 3,
+      ctrlLossTmo: 75,
+      nrIoQueues: 1,
+    });
+    // The kernel keeps ctrl_loss_tmo as a count of reconnect_delay periods:
+    // a multiple of the delay reads back unchanged.
+    assert.equal(sysfs(device, "kato"), "17");
+    assert.equal(sysfs(device, "reconnect_delay"), "3");
+    assert.equal(sysfs(device, "ctrl_loss_tmo"), "75");
+    assert.equal(sysfs(device, "queue_count"), "2", "one I/O queue plus the admin queue");
+  } finally {
+    await deleteAllControllers();
+  }
+});
+
+Deno.test("32 controllers connect in parallel through libnvme, each once, all live", async () => {
+  using t = createTarget({ subsystems: 32, ports: [PORT] });
+  using nvmeLib = Libnvme.open();
+  const ctrls = t.nqns.map((nqn) => nvmeLib.controller(host, target(nqn)));
+  try {
+    const devices = await Promise.all(ctrls.map((c) => c.connect()));
+    assert.equal(new Set(devices).size, 32, "32 distinct devices");
+    for (const [i, nqn] of t.nqns.entries()) {
+      const mine = controllersOf(nqn);
+      assert.equal(mine.length, 1, `${nqn} connected exactly once`);
+      assert.equal(mine[0]!.name, devices[i]);
+      assert.equal(mine[0]!.state, "live");
+    }
+    await Promise.all(ctrls.map((c) => c.disconnect()));
+    await waitFor(() => controllers().length === 0 || undefined, "all 32 deleted");
+  } finally {
+    ctrls.forEach((c) => c.close());
+    await deleteAllControllers();
+  }
+});
+
+Deno.test("libnvme adopts a controller that nvme-cli connected, and disconnects it", async () => {
+  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  const nqn = t.nqns[0]!;
+  using nvmeLib = Libnvme.open();
+  try {
+    await nvme(
+      ...["connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", nqn],
+      ...["--hostnqn", host.hostnqn, "--hostid", host.hostid],
+    );
+    const made = await waitFor(() => controllersOf(nqn).find((c) => c.state === "live"), "live");
+    using ctrl = nvmeLib.adopt(host, target(nqn), Number(made.name.slice(4)));
+    assert.equal(ctrl.device, made.name);
+    assert.equal(ctrl.state, "live");
+    assert.equal(controllersOf(nqn).length, 1, "adopting made no second connection");
+    await ctrl.disconnect();
+    await waitFor(() => controllersOf(nqn).length === 0 || undefined, `${made.name} deleted`);
+  } finally {
+    await deleteAllControllers();
+  }
+});
+
+Deno.test("a connect to a port with nothing listening fails with the kernel's reason", async () => {
+  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using nvmeLib = Libnvme.open();
+  using ctrl = nvmeLib.controller(host, target(t.nqns[0]!, "4421"));
+  const before = controllers().length;
+  await assert.rejects(ctrl.connect(), (error: unknown) => {
+    assert.ok(error instanceof NvmeError, String(error));
+    assert.match(error.message, /connect failed: .*(refused|Input\/output error)/i);
+    return true;
+  });
+  assert.equal(ctrl.device, undefined);
+  assert.equal(controllers().length, before, "no controller left behind");
+});
+
+Deno.test("the discovery log of the target lists exactly its subsystems", async () => {
+  using t = createTarget({ subsystems: 3, ports: [PORT] });
+  using nvmeLib = Libnvme.open();
+  try {
+    const entries = await nvmeLib.discover(host, target(DISCOVERY_NQN));
+    const nvmeEntries = entries.filter((e) => e.subtype === "nvme");
+    assert.deepEqual(nvmeEntries.map((e) => e.subnqn).sort(), [...t.nqns].sort());
+    for (const e of nvmeEntries) {
+      assert.equal(e.trtype, "tcp");
+      assert.equal(e.adrfam, "ipv4");
+      assert.equal(e.traddr, "127.0.0.1");
+      assert.equal(e.trsvcid, "4420");
+      assert.equal(e.portid, "1");
+    }
+    assert.equal(controllers().length, 0, "the discovery controller was disconnected again");
+  } finally {
+    await deleteAllControllers();
+  }
+});
+
+Deno.test("the /dev/nvme-fabrics path connects with the same options as libnvme", async () => {
+  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  try {
+    const { device } = await connectViaFabricsDevice({
+      target: target(t.nqns[0]!),
+      host,
+      options: { kato: 21, reconnectDelay: 2, ctrlLossTmo: 30 },
+    });
+    assert.equal(sysfs(device, "subsysnqn"), t.nqns[0]);
+    assert.equal(sysfs(device, "kato"), "21");
+    assert.equal(sysfs(device, "ctrl_loss_tmo"), "30");
+  } finally {
+    await deleteAllControllers();
+  }
+});
