@@ -1,1 +1,176 @@
-console.log("stacd");
+/**
+ * stacd's launcher: parses the command line, checks the preconditions,
+ * builds the components, maps signals, owns the exit code. Everything else
+ * lives in lib/.
+ */
+import process from "node:process";
+import { type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
+import { systemClock } from "./lib/clock.ts";
+import { HostNqnError } from "./lib/config/sys_conf.ts";
+import { redactedConfig } from "./lib/config/stacd_conf.ts";
+import { loadConfiguration } from "./lib/configuration.ts";
+import { Daemon, scaledTimers } from "./lib/daemon.ts";
+import { checkHealth, serveHealth } from "./lib/health.ts";
+import { acquireInstanceLock, AlreadyRunningError } from "./lib/instance_lock.ts";
+import { RealKernel } from "./lib/kernel.ts";
+import { fileStore } from "./lib/last_known.ts";
+import { Libnvme } from "./lib/libnvme.ts";
+import { createLogger, stdoutSink, syslogSink } from "./lib/logger.ts";
+import { sdNotifier } from "./lib/sd_notify.ts";
+import { UdevMonitor } from "./lib/udev_monitor.ts";
+import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
+import { FABRICS_DEVICE } from "./lib/fabrics_device.ts";
+
+/** $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) or /run/stacd. */
+function runtimeDir(): string {
+  return Deno.env.get("RUNTIME_DIRECTORY")?.split(":")[0] || "/run/stacd";
+}
+
+function fail(message: string, code = 1): never {
+  console.error(`stacd: ${message}`);
+  Deno.exit(code);
+}
+
+function printVersion(): void {
+  console.log(`stacd ${VERSION} (${COMPATIBLE_WITH} compatible)`);
+  try {
+    using nvme = Libnvme.open();
+    const path = nvme.layout
+      ? "verified layout"
+      : "unverified layout: connects use /dev/nvme-fabrics";
+    console.log(`libnvme ${nvme.version} (${path})`);
+  } catch (error) {
+    console.log(`libnvme not found: ${(error as Error).message}`);
+  }
+}
+
+function dumpConfig(confFile: string): void {
+  const { config, sys, diagnostics } = loadConfiguration({ confFile });
+  console.log(JSON.stringify(
+    {
+      file: confFile,
+      ...redactedConfig(config),
+      host: {
+        nqn: sys.hostNqn,
+        id: sys.hostId ?? null,
+        key: sys.hostKey ? "<redacted>" : null,
+        symname: sys.hostSymname ?? null,
+      },
+      diagnostics,
+    },
+    null,
+    2,
+  ));
+}
+
+async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise<number> {
+  if (Deno.uid() !== 0) fail("must run as root");
+  try {
+    Deno.statSync(FABRICS_DEVICE);
+  } catch {
+    fail(`${FABRICS_DEVICE} not found: load the nvme-fabrics and nvme-tcp modules`);
+  }
+  const dir = runtimeDir();
+  let lock;
+  try {
+    lock = acquireInstanceLock(dir);
+  } catch (error) {
+    fail(error instanceof AlreadyRunningError ? error.message : `cannot lock ${dir}: ${error}`);
+  }
+  const log = createLogger(
+    command.syslog && !Deno.env.get("JOURNAL_STREAM") ? syslogSink() : stdoutSink(),
+    {
+      tron: command.tron,
+    },
+  );
+  let nvme: Libnvme;
+  let udev: UdevMonitor;
+  try {
+    nvme = Libnvme.open();
+    udev = UdevMonitor.open();
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const kernel = new RealKernel(nvme);
+  if (kernel.connectPath === "fabrics-device") {
+    log.warning(
+      `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,
+    );
+  }
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({ confFile: command.confFile }, {
+      log,
+      clock: systemClock,
+      kernel,
+      store: fileStore(dir),
+      notifier: sdNotifier(),
+      timers: scaledTimers(),
+      udev,
+    }, { tron: command.tron });
+  } catch (error) {
+    if (error instanceof HostNqnError) fail(error.message);
+    throw error;
+  }
+  log.info(`Starting stacd ${VERSION} (libnvme ${nvme.version}, udev source: ${udev.source})`);
+  const health = await serveHealth(dir, () => "ok").catch((error) => {
+    log.warning(`Health socket unavailable: ${(error as Error).message}`);
+    return undefined;
+  });
+
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGHUP", () => daemon.reload());
+
+  await daemon.start();
+  await stopped.promise;
+  log.info("Stopping stacd (connections are kept)");
+  await daemon.stop();
+  health?.close();
+  lock.release();
+  nvme.close();
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const name = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
+  if (name === "stacctl" || Deno.args[0] === "ctl") {
+    fail("stacctl is not available yet in this build");
+  }
+  let command: Command;
+  try {
+    command = parseCommandLine(Deno.args);
+  } catch (error) {
+    if (error instanceof UsageError) fail(`${error.message} (see --help)`, 2);
+    throw error;
+  }
+  switch (command.kind) {
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      printVersion();
+      return 0;
+    case "dump-config":
+      try {
+        dumpConfig(command.confFile);
+      } catch (error) {
+        fail((error as Error).message);
+      }
+      return 0;
+    case "health":
+      return await checkHealth(runtimeDir()) ? 0 : 1;
+    case "idl":
+      fail("--idl: the D-Bus interface is not available yet in this build");
+      break;
+    case "daemon":
+      return await runDaemon(command);
+  }
+  return 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}

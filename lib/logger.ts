@@ -5,6 +5,15 @@
  * sd-daemon(3) priority prefix so the journal keeps its level.
  */
 
+import {
+  AF_UNIX,
+  MSG_NOSIGNAL,
+  openLibcSocket,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  sockaddrUn,
+} from "../ffi/libc_socket.ts";
+
 export type Level = "error" | "warning" | "info" | "debug";
 
 const PRIORITY: Record<Level, number> = { error: 3, warning: 4, info: 6, debug: 7 };
@@ -74,4 +83,51 @@ export function createLogger(
     debug: (m) => log("debug", m),
   };
   return logger;
+}
+
+/**
+ * syslog(3)'s wire form on /dev/log (`<PRI>stacd[PID]: message`, facility
+ * daemon), sent with libc's sendto: what `-s` uses where stdout is not the
+ * journal. Falls back to stdout when /dev/log cannot be reached.
+ */
+export function syslogSink(
+  ident = "stacd",
+  devLog = "/dev/log",
+  send: (path: string, payload: Uint8Array) => boolean = sendDatagram,
+): LogSink {
+  const FACILITY_DAEMON = 3 << 3;
+  const fallback = stdoutSink(false);
+  const encoder = new TextEncoder();
+  return {
+    write(priority, line) {
+      const payload = encoder.encode(
+        `<${FACILITY_DAEMON | priority}>${ident}[${Deno.pid}]: ${line}`,
+      );
+      if (!send(devLog, payload)) fallback.write(priority, line);
+    },
+  };
+}
+
+let socketLib: ReturnType<typeof openLibcSocket> | undefined;
+
+function sendDatagram(path: string, payload: Uint8Array): boolean {
+  try {
+    socketLib ??= openLibcSocket();
+    const c = socketLib.symbols;
+    const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const address = sockaddrUn(path);
+    const sent = c.sendto(
+      fd,
+      payload as Uint8Array<ArrayBuffer>,
+      BigInt(payload.length),
+      MSG_NOSIGNAL,
+      address,
+      address.length,
+    );
+    c.close(fd);
+    return sent >= 0;
+  } catch {
+    return false;
+  }
 }

@@ -3,7 +3,7 @@
  * the guest tests here (TCG makes that slow in the guest), then boots ONE
  * guest that runs every tests/guest/**\/*_guest_test.ts with `deno test`.
  *
- * Usage: deno run -A tests/guest/run_suite.ts [--no-check] [--timeout SECONDS] [FILTER] [-- DENO_TEST_ARGS]
+ * Usage: deno run -A tests/guest/run_suite.ts [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
  *   FILTER keeps the test files whose path contains it; DENO_TEST_ARGS go to
  *   `deno test` in the guest (e.g. -- --filter "port removed").
  */
@@ -19,6 +19,8 @@ const take = (flag: string) => {
   return i >= 0 ? args.splice(i, 1)[0] !== undefined : false;
 };
 const skipCheck = take("--no-check");
+const j = args.indexOf("--junit");
+const junitFile = j >= 0 ? args.splice(j, 2)[1] : undefined;
 const t = args.indexOf("--timeout");
 const timeoutMs = t >= 0 ? Number(args.splice(t, 2)[1]) * 1000 : 600_000;
 const [filter = ""] = args;
@@ -55,13 +57,19 @@ const out = new TextEncoder();
 // --frozen: the checkout is read-only in the guest, so deno must never try to
 // rewrite deno.lock there (a stale lock then fails clearly instead).
 const r = await runInGuest({
-  script: `exec ${quote(deno)} test --allow-all --no-check --frozen ${
+  script: `exec ${
+    quote(deno)
+  } test --allow-all --no-check --frozen --junit-path="$GUEST_OUT/junit.xml" ${
     [...testArgs, ...files].map(quote).join(" ")
   }\n`,
   timeoutMs,
   onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
 });
 
+if (junitFile) {
+  // The report is the record of what ran: copy it even when tests failed.
+  await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
+}
 const seconds = (ms: number | null) => ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`;
 console.log(`guest: boot ${seconds(r.bootMs)}, total ${seconds(r.totalMs)}, out ${r.outDir}`);
 if (r.exitCode !== 0) {

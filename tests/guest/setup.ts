@@ -7,9 +7,18 @@
  */
 import { run, runShown } from "./host.ts";
 
-/** Debian packages the bed relies on; the guest uses the host's copies. */
+/**
+ * Debian packages the tests rely on; the guest uses the host's copies.
+ * libnvme-dev and gcc let the unit tests check struct layouts against the
+ * headers; dbus provides the private bus of the D-Bus tests.
+ */
 export const HOST_PACKAGES: readonly string[] = [
   "qemu-system-x86",
+  "libnvme-dev",
+  "gcc",
+  "libc6-dev",
+  "libudev1",
+  "dbus",
   "linux-image-amd64",
   "busybox-static",
   "libnvme1",

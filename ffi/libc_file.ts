@@ -1,0 +1,28 @@
+/**
+ * open(2) and flock(2) from libc: Deno's FsFile has no non-blocking lock,
+ * and the single-instance lock must fail at once, not wait.
+ */
+import { openLibrary } from "./loader.ts";
+
+export const libcFileSymbols = {
+  // int open(const char *pathname, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int flock(int fd, int operation);
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  // int ftruncate(int fd, off_t length);
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_CLOEXEC = 0o2000000;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+export function openLibcFile(): Deno.DynamicLibrary<typeof libcFileSymbols> {
+  return openLibrary("libc", ["libc.so.6"], libcFileSymbols);
+}

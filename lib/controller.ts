@@ -1,0 +1,276 @@
+/**
+ * One I/O controller's life (contract 6): connect (or adopt an existing
+ * kernel connection), retry on failure (3 s, then every 60 s), stop after N
+ * attempts when the subsystem is Not Connected to the CDC, retry after the
+ * kernel removed the device, and disconnect only when told to, never while
+ * a connect is still in flight.
+ */
+import type { Clock, Timer } from "./clock.ts";
+import type { ConnectRequest } from "./fabrics_options.ts";
+import type { KernelController } from "./kernel_controller.ts";
+import type { Logger } from "./logger.ts";
+
+/** The side effects a controller needs from the kernel (real: libnvme + sysfs; tests: a fake). */
+export interface Kernel {
+  /** The fabrics controllers the kernel has now. */
+  list(): Promise<KernelController[]>;
+  /** Connects; resolves with the device name (nvmeX). */
+  connect(request: ConnectRequest): Promise<string>;
+  /** Deletes the kernel controller `device`. */
+  disconnect(device: string): Promise<void>;
+}
+
+/** Retry timing (contract 6); tests shorten it through STACD_TEST_TIMER_SCALE. */
+export interface RetryPolicy {
+  fastRetryMs: number;
+  slowRetryMs: number;
+  /** connect-attempts-on-ncc: 0 = never stop. */
+  attemptsOnNcc: number;
+}
+
+export const UPSTREAM_RETRY: RetryPolicy = {
+  fastRetryMs: 3_000,
+  slowRetryMs: 60_000,
+  attemptsOnNcc: 0,
+};
+
+export interface ControllerDeps {
+  clock: Clock;
+  kernel: Kernel;
+  log: Logger;
+  retry: RetryPolicy;
+  /** Called when the device or connection state changed (for persistence, D-Bus). */
+  onChange?: (controller: Controller) => void;
+}
+
+export interface ControllerSpec {
+  /** Printable id, e.g. `(tcp, 10.0.0.1, 4420, nqn.x)`. */
+  id: string;
+  request: ConnectRequest;
+  /** Whether an existing kernel connection is this controller (contract 5's match rules). */
+  matches: (kernel: KernelController) => boolean;
+  /** The log page entry's NCC bit, when the controller was discovered. */
+  ncc: boolean;
+}
+
+export type ControllerState =
+  | "idle"
+  | "connecting"
+  | "connected"
+  | "retry-wait"
+  | "given-up"
+  | "disposed";
+
+export class Controller {
+  #spec: ControllerSpec;
+  readonly #deps: ControllerDeps;
+  #state: ControllerState = "idle";
+  #device: string | undefined;
+  #attempts = 0;
+  #retry: { timer: Timer; dueMs: number; delayMs: number } | undefined;
+  #inFlight: Promise<void> | undefined;
+  #lastDelayMs = 0;
+
+  constructor(spec: ControllerSpec, deps: ControllerDeps) {
+    this.#spec = spec;
+    this.#deps = deps;
+  }
+
+  get id(): string {
+    return this.#spec.id;
+  }
+  get spec(): ControllerSpec {
+    return this.#spec;
+  }
+  get state(): ControllerState {
+    return this.#state;
+  }
+  get device(): string | undefined {
+    return this.#device;
+  }
+  get connected(): boolean {
+    return this.#state === "connected";
+  }
+  get attempts(): number {
+    return this.#attempts;
+  }
+  /** `60.0s [off]` / `3.0s [on]`, the form upstream's `retry connect timer` uses. */
+  get retryTimerText(): string {
+    const delay = this.#retry?.delayMs ?? this.#lastDelayMs;
+    return `${(delay / 1000).toFixed(1)}s [${this.#retry ? "on" : "off"}]`;
+  }
+
+  /** Takes over `device`, a kernel connection found to be this controller (audit). */
+  assumeDevice(device: string): void {
+    if (this.#state !== "idle") return;
+    this.#device = device;
+    this.#state = "connected";
+  }
+
+  /** Adopts a matching kernel connection, or connects. */
+  start(): void {
+    if (this.#state !== "idle") return;
+    this.#run();
+  }
+
+  /**
+   * A new spec for the same identity (reload, new log page). Connection
+   * parameters apply to the next connect only; a cleared NCC bit resets the
+   * attempt count and retries at once.
+   */
+  update(spec: ControllerSpec): void {
+    const nccCleared = this.#spec.ncc && !spec.ncc;
+    this.#spec = spec;
+    if (nccCleared && (this.#state === "given-up" || this.#state === "retry-wait")) {
+      this.#attempts = 0;
+      this.#retryNow();
+    }
+  }
+
+  /** Reload: a controller that is not connected and has no retry pending is retried at once. */
+  kick(): void {
+    if (this.#state === "given-up" || this.#state === "idle") {
+      this.#attempts = 0;
+      this.#retryNow();
+    }
+  }
+
+  /** The kernel removed our device (udev remove): forget it and reconnect in 3 s. */
+  deviceRemoved(device: string): void {
+    if (device !== this.#device || this.#state === "disposed") return;
+    this.#deps.log.info(`${this.id} | ${device} - Controller removed by the kernel, retrying`);
+    this.#device = undefined;
+    this.#attempts = 0;
+    this.#state = "retry-wait";
+    this.#schedule(this.#deps.retry.fastRetryMs);
+    this.#deps.onChange?.(this);
+  }
+
+  /**
+   * Stops managing: cancels retries, waits for an in-flight connect, then
+   * disconnects the kernel controller only if `disconnect` is true.
+   */
+  async dispose(disconnect: boolean): Promise<void> {
+    if (this.#state === "disposed") return;
+    this.#cancelRetry();
+    this.#state = "disposed";
+    // Never delete a controller while its connect is still in the kernel.
+    await this.#inFlight;
+    const device = this.#device;
+    if (!disconnect || device === undefined) return;
+    const { kernel, log } = this.#deps;
+    // The name nvmeX may have been reused by another connection since.
+    const current = (await kernel.list()).find((k) => k.device === device);
+    if (!current || !this.#spec.matches(current)) {
+      log.debug(`${this.id} | ${device} - Already gone, nothing to disconnect`);
+      return;
+    }
+    try {
+      await kernel.disconnect(device);
+      log.info(`${this.id} | ${device} - Disconnected`);
+    } catch (error) {
+      log.error(`${this.id} | ${device} - Disconnect failed: ${message(error)}`);
+    }
+  }
+
+  /** A method, not a comparison, because dispose() can change the state across an await. */
+  #isDisposed(): boolean {
+    return this.#state === "disposed";
+  }
+
+  #retryNow(): void {
+    this.#cancelRetry();
+    this.#run();
+  }
+
+  #run(): void {
+    if (this.#inFlight || this.#state === "disposed") return;
+    this.#state = "connecting";
+    this.#inFlight = this.#attempt().finally(() => this.#inFlight = undefined);
+  }
+
+  async #attempt(): Promise<void> {
+    const { kernel } = this.#deps;
+    try {
+      const existing = (await kernel.list()).find((k) => this.#spec.matches(k));
+      if (this.#isDisposed()) {
+        // Disposed while looking: leave the connection found for dispose() to decide on.
+        if (existing) this.#device = existing.device;
+        return;
+      }
+      if (existing) {
+        this.#connected(existing.device, "Adopted existing connection");
+        return;
+      }
+      this.#attempts++;
+      const device = await kernel.connect(this.#spec.request);
+      if (this.#isDisposed()) {
+        // Disposed while connecting: keep the device so dispose() can decide.
+        this.#device = device;
+        return;
+      }
+      this.#connected(device, "Connection established!");
+    } catch (error) {
+      if (this.#isDisposed()) return;
+      this.#failed(error);
+    }
+  }
+
+  #connected(device: string, what: string): void {
+    this.#device = device;
+    this.#attempts = 0;
+    this.#state = "connected";
+    this.#deps.log.info(`${this.id} | ${device} - ${what}`);
+    this.#deps.onChange?.(this);
+  }
+
+  #failed(error: unknown): void {
+    const { log, retry } = this.#deps;
+    const reason = message(error);
+    if (this.#spec.ncc && retry.attemptsOnNcc > 0 && this.#attempts >= retry.attemptsOnNcc) {
+      log.info(
+        `${this.id} | nvme? - Connect failed (${reason}); NCC set, giving up after ${this.#attempts} attempts`,
+      );
+      this.#state = "given-up";
+      this.#deps.onChange?.(this);
+      return;
+    }
+    if (this.#attempts === 1) {
+      log.debug(
+        `${this.id} | nvme? - Connect failed (${reason}), retrying in ${retry.fastRetryMs / 1000}s`,
+      );
+      this.#schedule(retry.fastRetryMs);
+    } else {
+      // Only the second failure is worth an operator's attention; later ones
+      // would flood the log when many controllers are unreachable.
+      const report = this.#attempts === 2 ? log.error : log.debug;
+      report(
+        `${this.id} | nvme? - Connect failed (${reason}), retrying every ${
+          retry.slowRetryMs / 1000
+        }s`,
+      );
+      this.#schedule(retry.slowRetryMs);
+    }
+    this.#state = "retry-wait";
+    this.#deps.onChange?.(this);
+  }
+
+  #schedule(delayMs: number): void {
+    this.#cancelRetry();
+    const timer = this.#deps.clock.after(delayMs, () => {
+      this.#retry = undefined;
+      this.#run();
+    });
+    this.#retry = { timer, dueMs: this.#deps.clock.now() + delayMs, delayMs };
+    this.#lastDelayMs = delayMs;
+  }
+
+  #cancelRetry(): void {
+    this.#retry?.timer.cancel();
+    this.#retry = undefined;
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

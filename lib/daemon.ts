@@ -1,0 +1,258 @@
+/**
+ * The stacd daemon: wires the configuration, the reconciler, udev events
+ * and the config file watcher together. Every event only requests a
+ * reconcile pass; the reconciler looks at the state itself.
+ */
+import type { Clock } from "./clock.ts";
+import {
+  type Configuration,
+  type ConfigurationFiles,
+  loadConfiguration,
+  logDiagnostics,
+} from "./configuration.ts";
+import type { Kernel, RetryPolicy } from "./controller.ts";
+import type { DiscoveredPage } from "./desired.ts";
+import type { LastKnownStore } from "./last_known.ts";
+import type { Logger } from "./logger.ts";
+import { Reconciler } from "./reconciler.ts";
+import type { Notifier } from "./sd_notify.ts";
+import type { IfaceOfAddress } from "./transport_id.ts";
+import type { UdevEvent } from "./udev_event.ts";
+
+/** Upstream's timers (contract 5 and 6), in milliseconds. */
+export const TIMERS = {
+  /** Soak after a config reload or a stafd signal before recomputing. */
+  configSoakMs: 1_500,
+  /** Soak after stafd (re)appears on the bus, so it can refill its cache. */
+  stafdAppearedSoakMs: 10_000,
+  /** The audit looks 1 s after a udev `add`. */
+  auditAfterAddMs: 1_000,
+  fastRetryMs: 3_000,
+  slowRetryMs: 60_000,
+} as const;
+
+export type Timers = { -readonly [K in keyof typeof TIMERS]: number };
+
+/**
+ * The timers scaled by the test-only variable STACD_TEST_TIMER_SCALE (e.g.
+ * 0.01 makes the 60 s retry 0.6 s); the defaults are upstream's.
+ */
+export function scaledTimers(
+  scale = Number(Deno.env.get("STACD_TEST_TIMER_SCALE") ?? "1"),
+): Timers {
+  const s = Number.isFinite(scale) && scale > 0 ? scale : 1;
+  return Object.fromEntries(
+    Object.entries(TIMERS).map(([k, v]) => [k, Math.round(v * s)]),
+  ) as Timers;
+}
+
+/** A source of udev events that can be closed (UdevMonitor, or a fake). */
+export interface UdevSource extends AsyncIterable<UdevEvent> {
+  close(): Promise<void> | void;
+}
+
+export interface DaemonDeps {
+  log: Logger;
+  clock: Clock;
+  kernel: Kernel;
+  store: LastKnownStore;
+  notifier: Notifier;
+  timers: Timers;
+  udev?: UdevSource;
+  ifaceOfAddress?: IfaceOfAddress;
+  /** Reads the configuration; the default reads the files. */
+  load?: (files: ConfigurationFiles) => Configuration;
+  /** NBFT boot connections present (firmware tables). */
+  bootConnections?: boolean;
+}
+
+export class Daemon {
+  readonly #files: ConfigurationFiles;
+  readonly #deps: DaemonDeps;
+  readonly reconciler: Reconciler;
+  #configuration: Configuration;
+  #discovered: readonly DiscoveredPage[] | undefined = undefined;
+  #udevLoop: Promise<void> | undefined;
+  #lastConfigText = "";
+  #watcher: Deno.FsWatcher | undefined;
+  #watchLoop: Promise<void> | undefined;
+  #stopping = false;
+  /** --tron holds until the first reload; then the file decides. */
+  #cliTron: boolean;
+
+  constructor(files: ConfigurationFiles, deps: DaemonDeps, options: { tron?: boolean } = {}) {
+    this.#files = files;
+    this.#deps = deps;
+    this.#cliTron = options.tron ?? false;
+    this.#configuration = this.#load();
+    deps.log.tron = this.#cliTron || this.#configuration.config.tron;
+    this.reconciler = new Reconciler({
+      clock: deps.clock,
+      kernel: deps.kernel,
+      log: deps.log,
+      store: deps.store,
+      ifaceOfAddress: deps.ifaceOfAddress,
+    });
+    this.#updateInputs(false);
+  }
+
+  get configuration(): Configuration {
+    return this.#configuration;
+  }
+
+  /** Restores the last-known controllers, runs the first pass, starts listening. */
+  async start(options: { watchConfig?: boolean } = {}): Promise<void> {
+    logDiagnostics(this.#deps.log, this.#configuration.diagnostics);
+    await this.reconciler.restore();
+    if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
+    if (options.watchConfig ?? true) this.#watchConfig();
+    await this.reconciler.runPass();
+    this.#deps.notifier.notify("READY=1", "STATUS=Running");
+  }
+
+  /** SIGHUP: re-read both files in place; connections are left alone. */
+  reload(): void {
+    if (this.#stopping) return;
+    const { log, notifier, timers } = this.#deps;
+    notifier.notify("RELOADING=1");
+    this.#cliTron = false;
+    this.#configuration = this.#load();
+    log.tron = this.#configuration.config.tron;
+    logDiagnostics(log, this.#configuration.diagnostics);
+    log.info(`Configuration reloaded from ${this.#files.confFile}`);
+    this.#updateInputs(true);
+    this.reconciler.requestPass(timers.configSoakMs);
+    notifier.notify("READY=1");
+  }
+
+  /** stafd's log pages (undefined: unknown, stafd not answering). */
+  setDiscovered(
+    pages: readonly DiscoveredPage[] | undefined,
+    soakMs = this.#deps.timers.configSoakMs,
+  ): void {
+    this.#discovered = pages;
+    this.#updateInputs(false);
+    this.reconciler.requestPass(soakMs);
+  }
+
+  /** Stops everything; never disconnects a controller. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const { log, notifier, udev } = this.#deps;
+    notifier.notify("STOPPING=1");
+    // Each step on its own: one failing must not keep the others from running.
+    const steps: [string, () => unknown][] = [
+      ["config watcher", () => this.#watcher?.close()],
+      ["udev monitor", () => udev?.close()],
+      ["reconciler", () => this.reconciler.stop()],
+      ["udev loop", () => this.#udevLoop],
+      ["watch loop", () => this.#watchLoop],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        log.error(`Stopping ${name} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  #load(): Configuration {
+    this.#lastConfigText = this.#configText();
+    return (this.#deps.load ?? loadConfiguration)(this.#files);
+  }
+
+  #updateInputs(reload: boolean): void {
+    const { config, sys } = this.#configuration;
+    const retry: RetryPolicy = {
+      fastRetryMs: this.#deps.timers.fastRetryMs,
+      slowRetryMs: this.#deps.timers.slowRetryMs,
+      attemptsOnNcc: config.connectAttemptsOnNcc,
+    };
+    this.reconciler.setInputs({
+      config,
+      sys,
+      discovered: this.#discovered,
+      bootConnections: this.#deps.bootConnections ?? false,
+      retry,
+    }, { reload });
+  }
+
+  async #followUdev(udev: UdevSource): Promise<void> {
+    const { log, timers } = this.#deps;
+    try {
+      for await (const event of udev) {
+        try {
+          this.#onUdev(event, timers);
+        } catch (error) {
+          log.error(`udev event handling failed: ${(error as Error).message}`);
+        }
+      }
+    } catch (error) {
+      if (!this.#stopping) log.error(`udev monitor failed: ${(error as Error).message}`);
+    }
+  }
+
+  #onUdev(event: UdevEvent, timers: Timers): void {
+    const { log } = this.#deps;
+    if (event.action === "overflow") {
+      log.warning("udev events were lost (receive buffer overflow); re-reading sysfs");
+      this.reconciler.requestPass(0);
+      return;
+    }
+    log.debug(`udev ${event.action} ${event.sysname}`);
+    if (event.action === "remove") {
+      this.reconciler.deviceRemoved(event.sysname);
+    } else if (event.action === "add") {
+      const audit = this.#configuration.config.disconnectScope ===
+        "all-connections-matching-disconnect-trtypes";
+      if (audit) this.reconciler.requestPass(timers.auditAfterAddMs);
+    }
+  }
+
+  /**
+   * Reloads when the config file changes on disk. Its directory is watched,
+   * not the file: editors replace files, and a Kubernetes ConfigMap update
+   * swaps a symlink in the directory.
+   */
+  #watchConfig(): void {
+    const file = this.#files.confFile;
+    const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
+    try {
+      this.#watcher = Deno.watchFs(dir, { recursive: false });
+    } catch (error) {
+      this.#deps.log.warning(`Cannot watch ${dir} for changes: ${(error as Error).message}`);
+      return;
+    }
+    const watcher = this.#watcher;
+    this.#watchLoop = (async () => {
+      let pending: ReturnType<Clock["after"]> | undefined;
+      for await (const event of watcher) {
+        if (event.kind === "access") continue;
+        pending?.cancel();
+        // Writers touch files several times: one reload for the whole burst.
+        pending = this.#deps.clock.after(this.#deps.timers.configSoakMs, () => {
+          if (this.#configChanged()) this.reload();
+        });
+      }
+      pending?.cancel();
+    })().catch((error) => this.#deps.log.error(`Config watcher failed: ${error}`));
+  }
+
+  /** Whether either file's content differs from what was loaded last (a touch is not a change). */
+  #configChanged(): boolean {
+    return this.#configText() !== this.#lastConfigText;
+  }
+
+  #configText(): string {
+    const read = (path: string | undefined) => {
+      try {
+        return path === undefined ? "" : Deno.readTextFileSync(path);
+      } catch {
+        return "<absent>";
+      }
+    };
+    return read(this.#files.confFile) + "\0" + read(this.#files.sysConfFile);
+  }
+}

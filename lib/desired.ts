@@ -1,0 +1,199 @@
+/**
+ * The desired set (contract 5): configured controllers plus the NVMe
+ * subsystems of stafd's discovery log pages, minus excluded and invalid
+ * ones. Pure: host names are resolved beforehand (see resolve.ts) and
+ * handed in; every dropped entry is reported once through `report`.
+ */
+import type { StacdConfig } from "./config/stacd_conf.ts";
+import type { SysConfig } from "./config/sys_conf.ts";
+import { type DiscoveryLogEntry, eflagsNcc } from "./discovery_log.ts";
+import type { ConnectRequest, FabricsOptions } from "./fabrics_options.ts";
+import {
+  isCompleteTid,
+  makeTid,
+  matchesExclude,
+  parseIpAddress,
+  printableTid,
+  type TidFields,
+  tidKey,
+  type TransportId,
+} from "./transport_id.ts";
+
+export type Origin = "configured" | "discovered";
+
+/** One controller stacd should be connected to. */
+export interface DesiredController {
+  key: string;
+  tid: TransportId;
+  id: string;
+  origin: Origin;
+  request: ConnectRequest;
+  /** The log page entry it came from (discovered controllers). */
+  dlpe?: DiscoveryLogEntry;
+  ncc: boolean;
+}
+
+/** One discovery controller's log page, as stafd reports it (already validated). */
+export interface DiscoveredPage {
+  /** The discovery controller's host side: host-traddr, host-iface, host-nqn. */
+  hostTraddr: string;
+  hostIface: string;
+  hostNqn: string;
+  entries: DiscoveryLogEntry[];
+}
+
+export interface DesiredInput {
+  config: StacdConfig;
+  sys: SysConfig;
+  /** Host name -> address, from the system resolver; absent names did not resolve. */
+  resolved: ReadonlyMap<string, string>;
+  /** stafd's pages; undefined when stafd's answer is unknown (not on the bus, failing). */
+  discovered: readonly DiscoveredPage[] | undefined;
+}
+
+export type Report = (message: string) => void;
+
+const UNSPECIFIED = new Set(["", "0.0.0.0", "::"]);
+
+/** Computes the desired set, keyed by tidKey(); configured entries win over discovered ones. */
+export function desiredControllers(
+  input: DesiredInput,
+  report: Report,
+): Map<string, DesiredController> {
+  const { config, sys } = input;
+  const desired = new Map<string, DesiredController>();
+  const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
+
+  const admit = (tid: TransportId, make: (tid: TransportId) => DesiredController) => {
+    const id = printableTid(tid);
+    if (!isCompleteTid(tid)) return report(`${id} - Incomplete identity; skipped`);
+    const problem = addressProblem(tid, config.ipFamily);
+    if (problem) return report(`${id} - ${problem}; skipped`);
+    if (config.excluded.some((e) => e.invalid === undefined && matchesExclude(tid, e.match))) {
+      return report(`${id} - Excluded by configuration`);
+    }
+    const key = tidKey(tid);
+    if (!desired.has(key)) desired.set(key, make(tid));
+  };
+
+  for (const entry of config.controllers) {
+    if (entry.invalid !== undefined) continue; // reported when the config was loaded
+    const fields = withResolvedAddress(entry.fields, input.resolved);
+    if (!fields) {
+      report(
+        `${printableTid(makeTid(entry.fields, defaults))} - Cannot resolve host name; skipped`,
+      );
+      continue;
+    }
+    admit(makeTid(fields, defaults), (tid) => ({
+      key: tidKey(tid),
+      tid,
+      id: printableTid(tid),
+      origin: "configured",
+      ncc: false,
+      request: connectRequest(tid, sys, { ...config.connection, ...entry.options }, {
+        hostKey: entry.dhchapSecret,
+        ctrlKey: entry.dhchapCtrlSecret,
+      }),
+    }));
+  }
+
+  for (const page of input.discovered ?? []) {
+    for (const dlpe of page.entries) {
+      if (dlpe.subtype !== "nvme" || UNSPECIFIED.has(dlpe.traddr.trim())) continue;
+      const tid = makeTid({
+        transport: dlpe.trtype,
+        traddr: dlpe.traddr.trim(),
+        trsvcid: dlpe.trsvcid.trim(),
+        subsysnqn: dlpe.subnqn.trim(),
+        hostTraddr: page.hostTraddr,
+        hostIface: page.hostIface,
+        hostNqn: page.hostNqn,
+      }, defaults);
+      if (dlpe.treq === "required") {
+        report(
+          `${printableTid(tid)} - Requires a secure channel (TLS), which is not supported; skipped`,
+        );
+        continue;
+      }
+      admit(tid, () => ({
+        key: tidKey(tid),
+        tid,
+        id: printableTid(tid),
+        origin: "discovered",
+        dlpe,
+        ncc: eflagsNcc(dlpe.eflags),
+        request: connectRequest(tid, sys, config.connection, {}),
+      }));
+    }
+  }
+  return desired;
+}
+
+/** For tcp and rdma: an IP address of an enabled family. fc and loop pass. */
+function addressProblem(tid: TransportId, families: readonly (4 | 6)[]): string | undefined {
+  switch (tid.transport) {
+    case "fc":
+    case "loop":
+      return undefined;
+    case "tcp":
+    case "rdma": {
+      const ip = parseIpAddress(tid.traddr);
+      if (!ip) return `Invalid address ${JSON.stringify(tid.traddr)}`;
+      if (!families.includes(ip.family)) return `IPv${ip.family} is not enabled (ip-family)`;
+      return undefined;
+    }
+    default:
+      return `Unsupported transport ${JSON.stringify(tid.transport)}`;
+  }
+}
+
+/** The fields with a host-name traddr replaced by its address; undefined if it did not resolve. */
+function withResolvedAddress(
+  fields: TidFields,
+  resolved: ReadonlyMap<string, string>,
+): TidFields | undefined {
+  const { transport, traddr } = fields;
+  if ((transport !== "tcp" && transport !== "rdma") || !traddr || parseIpAddress(traddr)) {
+    return fields;
+  }
+  const address = resolved.get(traddr);
+  return address === undefined ? undefined : { ...fields, traddr: address };
+}
+
+function connectRequest(
+  tid: TransportId,
+  sys: SysConfig,
+  options: FabricsOptions,
+  keys: { hostKey?: string; ctrlKey?: string },
+): ConnectRequest {
+  return {
+    target: {
+      transport: tid.transport,
+      traddr: tid.traddr,
+      trsvcid: tid.trsvcid,
+      subsysnqn: tid.subsysnqn,
+      hostTraddr: tid.hostTraddr || undefined,
+      hostIface: tid.hostIface || undefined,
+    },
+    host: {
+      hostnqn: tid.hostNqn,
+      hostid: sys.hostId ?? "",
+      dhchapKey: keys.hostKey ?? sys.hostKey,
+      symname: sys.hostSymname,
+    },
+    options: { ...options, dhchapCtrlKey: keys.ctrlKey },
+  };
+}
+
+/** Host names among the configured tcp/rdma traddrs: what resolve.ts must look up. */
+export function hostNamesToResolve(config: StacdConfig): string[] {
+  const names = new Set<string>();
+  for (const entry of config.controllers) {
+    const { transport, traddr } = entry.fields;
+    if ((transport === "tcp" || transport === "rdma") && traddr && !parseIpAddress(traddr)) {
+      names.add(traddr);
+    }
+  }
+  return [...names];
+}

@@ -1,0 +1,57 @@
+/**
+ * Only one stacd manages a host (contract 1): an exclusive flock on
+ * `<runtime dir>/stacd.lock`, held for the life of the process (the kernel
+ * drops it when the process dies, even on SIGKILL). The file holds the
+ * owner's PID so that a second instance can name it.
+ */
+import { LOCK_EX, LOCK_NB, O_CLOEXEC, O_CREAT, O_RDWR, openLibcFile } from "../ffi/libc_file.ts";
+import { cstr } from "../ffi/pointers.ts";
+
+export class AlreadyRunningError extends Error {
+  constructor(readonly pid: string, path: string) {
+    super(`stacd is already running (PID ${pid || "unknown"}, lock ${path})`);
+    this.name = "AlreadyRunningError";
+  }
+}
+
+export interface InstanceLock {
+  readonly path: string;
+  release(): void;
+}
+
+/** Takes the lock or throws AlreadyRunningError at once. */
+export function acquireInstanceLock(runtimeDir: string): InstanceLock {
+  Deno.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  const path = `${runtimeDir}/stacd.lock`;
+  const lib = openLibcFile();
+  const c = lib.symbols;
+  const fd = c.open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
+  if (fd < 0) {
+    lib.close();
+    throw new Error(`Cannot open ${path}`);
+  }
+  if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    c.close(fd);
+    lib.close();
+    let pid = "";
+    try {
+      pid = Deno.readTextFileSync(path).trim();
+    } catch {
+      // unreadable: the message says "unknown"
+    }
+    throw new AlreadyRunningError(pid, path);
+  }
+  const text = new TextEncoder().encode(`${Deno.pid}\n`);
+  c.ftruncate(fd, 0n);
+  c.write(fd, text, BigInt(text.length));
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      c.close(fd);
+      lib.close();
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The reconcile decision (contract 5) as a pure function: from the desired
+ * set, the controllers stacd manages and the kernel's connections to what
+ * to add, update, dispose of, and audit. Level-based: it looks at state,
+ * not at events, so a missed or repeated event is harmless.
+ */
+import type { DisconnectScope, DisconnectTrtype } from "./config/stacd_conf.ts";
+import type { DesiredController } from "./desired.ts";
+import { isIoController, type KernelController } from "./kernel_controller.ts";
+
+/** Where a managed controller came from: the desired set, or the kernel audit. */
+export type ManagedOrigin = "configured" | "discovered" | "audited";
+
+/** What the plan needs to know of a controller stacd manages. */
+export interface ManagedView {
+  key: string;
+  origin: ManagedOrigin;
+  transport: string;
+  device: string | undefined;
+  /** Whether this kernel connection is this controller (contract 5's match rules). */
+  matches(kernel: KernelController): boolean;
+}
+
+export interface Policy {
+  scope: DisconnectScope;
+  trtypes: readonly DisconnectTrtype[];
+  /** False while stafd's answer is unknown: discovered controllers are then kept. */
+  discoveredKnown: boolean;
+  /** NVMe-oF boot connections listed by the firmware (NBFT): the audit disconnects nothing. */
+  bootConnections: boolean;
+}
+
+export interface Plan {
+  /** New members of the desired set. */
+  add: DesiredController[];
+  /** Members already managed, with their (possibly new) spec. */
+  update: DesiredController[];
+  /** Managed controllers that left the set; `disconnect` per disconnect-scope. */
+  dispose: { key: string; disconnect: boolean }[];
+  /** Kernel connections nobody manages that the audit adopts; `disconnect` when not wanted. */
+  audit: { kernel: KernelController; disconnect: boolean }[];
+}
+
+/** Whether leaving the desired set disconnects a controller of `transport`. */
+export function disconnectsOnRemoval(policy: Policy, transport: string): boolean {
+  switch (policy.scope) {
+    case "only-stas-connections":
+      return true;
+    case "no-disconnect":
+      return false;
+    case "all-connections-matching-disconnect-trtypes":
+      return (policy.trtypes as readonly string[]).includes(transport);
+  }
+}
+
+export function plan(
+  desired: ReadonlyMap<string, DesiredController>,
+  managed: readonly ManagedView[],
+  kernel: readonly KernelController[],
+  policy: Policy,
+  matchesDesired: (d: DesiredController, k: KernelController) => boolean,
+): Plan {
+  const result: Plan = { add: [], update: [], dispose: [], audit: [] };
+  const managedKeys = new Set(managed.map((m) => m.key));
+
+  for (const d of desired.values()) {
+    (managedKeys.has(d.key) ? result.update : result.add).push(d);
+  }
+
+  // "No answer is not an empty answer": while stafd's answer is unknown,
+  // whatever came from discovery stays.
+  for (const m of managed) {
+    if (desired.has(m.key)) continue;
+    if (m.origin === "discovered" && !policy.discoveredKnown) continue;
+    if (m.origin === "audited" && !auditMayDisconnect(policy)) continue;
+    // stacd did not make an audited connection: only the audit's own scope
+    // may take it down (the scope may have changed since it was adopted).
+    const auditScope = policy.scope === "all-connections-matching-disconnect-trtypes";
+    const disconnect = (m.origin !== "audited" || auditScope) &&
+      disconnectsOnRemoval(policy, m.transport);
+    result.dispose.push({ key: m.key, disconnect });
+  }
+
+  if (policy.scope === "all-connections-matching-disconnect-trtypes") {
+    const desiredList = [...desired.values()];
+    for (const k of kernel) {
+      if (!isIoController(k) || !(policy.trtypes as readonly string[]).includes(k.transport)) {
+        continue;
+      }
+      if (/^(deleting|dead)/.test(k.state)) continue;
+      if (managed.some((m) => m.device === k.device || m.matches(k))) continue;
+      if (desiredList.some((d) => matchesDesired(d, k))) continue;
+      result.audit.push({ kernel: k, disconnect: auditMayDisconnect(policy) });
+    }
+  }
+  return result;
+}
+
+/** The audit disconnects only when the whole desired set is known and nothing was booted from. */
+function auditMayDisconnect(policy: Policy): boolean {
+  return policy.discoveredKnown && !policy.bootConnections;
+}

@@ -1,0 +1,52 @@
+/**
+ * In the guest: stacd against a real NVMe/TCP target. Builds an nvmet target
+ * with 8 subsystems on 127.0.0.1:4420, writes a stacd.conf listing them,
+ * starts `main.ts --tron`, shows it connecting, reloads with a changed
+ * config (SIGHUP), stops it (SIGTERM) and shows that the connections stay.
+ */
+import { controllers, deleteAllControllers, waitFor } from "./nvme_host.ts";
+import { createTarget } from "./target.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+const dir = await Deno.makeTempDir({ prefix: "stacd-demo-" });
+using t = createTarget({
+  subsystems: 8,
+  ports: [{ id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 }],
+});
+const conf = (nqns: string[]) =>
+  "[Global]\nkato = 30\n\n[Controllers]\n" +
+  nqns.map((n) => `controller = transport=tcp;traddr=127.0.0.1;trsvcid=4420;nqn=${n}\n`).join("");
+const confFile = `${dir}/stacd.conf`;
+await Deno.writeTextFile(confFile, conf(t.nqns.slice(0, 6)));
+
+const show = (what: string) => {
+  console.log(`\n---- ${what}: kernel controllers ----`);
+  for (const c of controllers()) console.log(`${c.name}  ${c.state.padEnd(10)} ${c.subsysnqn}`);
+};
+const stacd = new Deno.Command(Deno.execPath(), {
+  args: ["run", "--allow-all", "--no-check", `${root}main.ts`, "--tron", "-f", confFile],
+  env: { RUNTIME_DIRECTORY: `${dir}/run`, STACD_TEST_TIMER_SCALE: "0.2" },
+}).spawn();
+const connected = (n: number) => () =>
+  controllers().filter((c) => c.state === "live").length === n || undefined;
+
+await waitFor(connected(6), "6 controllers live", 60_000);
+show("stacd connected the 6 configured controllers");
+
+await Deno.writeTextFile(confFile, conf(t.nqns.slice(2, 8)));
+console.log("\n---- config changed (s1, s2 out; s7, s8 in); SIGHUP ----");
+stacd.kill("SIGHUP");
+await waitFor(
+  () =>
+    controllers().map((c) => c.subsysnqn).sort().join() === t.nqns.slice(2, 8).sort().join() ||
+    undefined,
+  "reload applied",
+  60_000,
+);
+show("after reload");
+
+stacd.kill("SIGTERM");
+const status = await stacd.status;
+show(`stacd stopped (exit ${status.code}); connections stay in the kernel`);
+await deleteAllControllers();
+Deno.exit(status.code);
