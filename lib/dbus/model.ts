@@ -1,0 +1,36 @@
+/**
+ * What the D-Bus service shows of stacd, behind an interface: the service
+ * (lib/dbus/service.ts) only formats and validates; the daemon implements
+ * this from its state. Tests implement it with plain objects.
+ */
+
+/** The identity arguments of controller_info(), as D-Bus passes them. */
+export interface ControllerQuery {
+  transport: string;
+  traddr: string;
+  trsvcid: string;
+  subsysnqn: string;
+  hostTraddr: string;
+  hostIface: string;
+  hostNqn: string;
+}
+
+/** Everything org.nvmexpress.stac and org.nvmexpress.stac.debug expose. */
+export interface StacModel {
+  /** Debug logging on/off (property tron; setting it is root-only by bus policy). */
+  tron: boolean;
+  /**
+   * process_info(): flat keys with dots (`kernel support.TP8013`), values
+   * as upstream formats them; the host key never appears (redacted).
+   */
+  processInfo(): Record<string, string | boolean | null>;
+  /**
+   * list_controllers(detailed): one string dict per controller, with the
+   * keys of contract 8; never a DH-HMAC-CHAP key.
+   */
+  listControllers(detailed: boolean): Record<string, string>[];
+  /** controller_info(...): the detailed dict of that controller, or undefined if unknown. */
+  controllerInfo(query: ControllerQuery): Record<string, string> | undefined;
+  /** Notifies the service when tron changes from elsewhere (reload), to emit PropertiesChanged. */
+  onTronChanged?: (listener: (tron: boolean) => void) => void;
+}
