@@ -1,0 +1,141 @@
+/**
+ * stacd run the way an operator runs it (main.ts as a child process, as
+ * root, with a config file), for the daemon's guest tests: its log is
+ * collected line by line, signals are sent for real.
+ */
+import { controllers, waitFor } from "./nvme_host.ts";
+
+const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+
+/** Timers scaled down for tests (contract 6): 3 s -> 150 ms, 60 s -> 3 s, soak 1.5 s -> 75 ms. */
+export const TEST_TIMER_SCALE = "0.05";
+
+export interface StacdOptions {
+  confFile: string;
+  runtimeDir: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export class StacdProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  readonly #pump: Promise<void>;
+
+  constructor(readonly options: StacdOptions) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        "--no-check",
+        "--frozen",
+        `${root}main.ts`,
+        "-f",
+        options.confFile,
+        ...(options.args ?? []),
+      ],
+      env: {
+        RUNTIME_DIRECTORY: options.runtimeDir,
+        STACD_TEST_TIMER_SCALE: TEST_TIMER_SCALE,
+        NO_COLOR: "1",
+        ...options.env,
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#pump = Promise.all([this.#collect(this.child.stdout), this.#collect(this.child.stderr)])
+      .then(() => {});
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      this.lines.push(...parts);
+    }
+    if (rest) this.lines.push(rest);
+  }
+
+  get log(): string {
+    return this.lines.join("\n");
+  }
+
+  /** Waits until a log line matches `pattern`. */
+  waitForLog(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    return waitFor(
+      () => this.lines.find((l) => pattern.test(l)),
+      `log ${pattern}\n${this.log}`,
+      timeoutMs,
+    );
+  }
+
+  signal(signal: Deno.Signal): void {
+    this.child.kill(signal);
+  }
+
+  /** Sends SIGTERM and returns the exit code. */
+  async stop(): Promise<number> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // already exited
+    }
+    const status = await this.child.status;
+    await this.#pump;
+    return status.code;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.child.status;
+    await this.#pump;
+  }
+}
+
+/** A stacd.conf with one controller line per NQN (127.0.0.1:4420). */
+export function stacdConf(
+  nqns: string[],
+  extra: { global?: string; management?: string; controllers?: string } = {},
+): string {
+  return [
+    "[Global]",
+    extra.global ?? "",
+    "[I/O controller connection management]",
+    extra.management ?? "",
+    "[Controllers]",
+    ...nqns.map((n) => `controller = transport=tcp;traddr=127.0.0.1;trsvcid=4420;nqn=${n}`),
+    extra.controllers ?? "",
+    "",
+  ].join("\n");
+}
+
+/** The live controllers' subsystem NQNs, sorted, with duplicates kept (so a duplicate shows). */
+export function liveNqns(): string[] {
+  return controllers().filter((c) => c.state === "live").map((c) => c.subsysnqn).sort();
+}
+
+/** Waits until the live controllers are exactly `nqns` (each once). */
+export function waitForLiveSet(nqns: string[], timeoutMs = 60_000): Promise<true> {
+  const want = [...nqns].sort().join("\n");
+  return waitFor(
+    () => liveNqns().join("\n") === want || undefined,
+    `live set = ${nqns.length} NQNs`,
+    timeoutMs,
+  );
+}
+
+/** device -> cntlid of every controller, to prove a connection survived (same device, same cntlid). */
+export function identities(): Map<string, string> {
+  return new Map(
+    controllers().map((c) => [
+      `${c.subsysnqn}`,
+      `${c.name}/${Deno.readTextFileSync(`/sys/class/nvme/${c.name}/cntlid`).trim()}`,
+    ]),
+  );
+}
