@@ -107,10 +107,14 @@ export class Controller {
     this.#state = "connected";
   }
 
-  /** Adopts a matching kernel connection, or connects. */
-  start(): void {
+  /**
+   * Adopts a matching kernel connection, or connects. `snapshot` is the
+   * kernel's state the caller just read: with it, N controllers started by
+   * one pass do not each re-read sysfs (N x N attribute reads).
+   */
+  start(snapshot?: readonly KernelController[]): void {
     if (this.#state !== "idle") return;
-    this.#run();
+    this.#run(snapshot);
   }
 
   /**
@@ -183,16 +187,16 @@ export class Controller {
     this.#run();
   }
 
-  #run(): void {
+  #run(snapshot?: readonly KernelController[]): void {
     if (this.#inFlight || this.#state === "disposed") return;
     this.#state = "connecting";
-    this.#inFlight = this.#attempt().finally(() => this.#inFlight = undefined);
+    this.#inFlight = this.#attempt(snapshot).finally(() => this.#inFlight = undefined);
   }
 
-  async #attempt(): Promise<void> {
+  async #attempt(snapshot?: readonly KernelController[]): Promise<void> {
     const { kernel } = this.#deps;
     try {
-      const existing = (await kernel.list()).find((k) => this.#spec.matches(k));
+      const existing = (snapshot ?? await kernel.list()).find((k) => this.#spec.matches(k));
       if (this.#isDisposed()) {
         // Disposed while looking: leave the connection found for dispose() to decide on.
         if (existing) this.#device = existing.device;

@@ -113,7 +113,9 @@ export class Reconciler {
       if (this.#managed.has(key)) continue;
       const existing = connections.find((k) => this.#matches(entry.tid, k));
       if (!existing) continue;
-      this.#manage(key, entry.tid, entry.origin, this.#restoredSpec(entry.tid)).controller.start();
+      this.#manage(key, entry.tid, entry.origin, this.#restoredSpec(entry.tid)).controller.start(
+        connections,
+      );
     }
     if (this.#managed.size > 0) {
       log.info(`Restored ${this.#managed.size} controllers from ${store.path}`);
@@ -249,7 +251,7 @@ export class Reconciler {
       if (this.#kickOnNextPass) m.controller.kick();
     }
     this.#kickOnNextPass = false;
-    for (const c of started) c.start();
+    for (const c of started) c.start(connections);
     if (changed) this.#deps.onChange?.();
   }
 
@@ -279,10 +281,9 @@ export class Reconciler {
       kernel,
       log,
       retry,
-      onChange: () => {
-        void this.#save();
-        this.#deps.onChange?.();
-      },
+      // A connect or a retry is not a change of the set: the file is
+      // written when the set changes and at stop, not on every connect.
+      onChange: () => this.#deps.onChange?.(),
     });
     const m: Managed = { key, tid, origin, controller, dlpe };
     this.#managed.set(key, m);
@@ -331,17 +332,27 @@ export class Reconciler {
   }
 
   #saving: Promise<void> = Promise.resolve();
+  #saveQueued = false;
 
-  /** Saves are chained so that the file always ends with the latest set. */
+  /**
+   * Saves are chained so that the file always ends with the latest set, and
+   * coalesced: a burst of changes (32 connects completing) queues one write,
+   * which records the state as it is when the write starts.
+   */
   #save(): Promise<void> {
-    const text = encodeLastKnown(
-      [...this.#managed.values()].map((m) => ({
-        tid: m.tid,
-        origin: m.origin,
-        device: m.controller.device,
-      })),
-    );
-    this.#saving = this.#saving.then(() => this.#deps.store.save(text)).catch((error) => {
+    if (this.#saveQueued) return this.#saving;
+    this.#saveQueued = true;
+    this.#saving = this.#saving.then(() => {
+      this.#saveQueued = false;
+      const text = encodeLastKnown(
+        [...this.#managed.values()].map((m) => ({
+          tid: m.tid,
+          origin: m.origin,
+          device: m.controller.device,
+        })),
+      );
+      return this.#deps.store.save(text);
+    }).catch((error) => {
       this.#deps.log.warning(
         `Unable to save last known config ${this.#deps.store.path}: ${(error as Error).message}`,
       );

@@ -79,6 +79,19 @@ export function isCompleteTid(tid: TransportId): boolean {
  * would take `127.1` or `0x7f.0.0.1`, which the kernel refuses.
  */
 export function parseIpAddress(text: string): { family: 4 | 6; address: string } | undefined {
+  // Every pass compares the same few addresses many times over (each
+  // controller against each kernel connection): parse each text once.
+  if (ipCache.has(text)) return ipCache.get(text);
+  const parsed = parseIpAddressUncached(text);
+  if (ipCache.size >= IP_CACHE_LIMIT) ipCache.clear();
+  ipCache.set(text, parsed);
+  return parsed;
+}
+
+const IP_CACHE_LIMIT = 65_536;
+const ipCache = new Map<string, { family: 4 | 6; address: string } | undefined>();
+
+function parseIpAddressUncached(text: string): { family: 4 | 6; address: string } | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     return { family: 4, address: ipaddr.IPv4.parse(text).toString() };
   }

@@ -53,7 +53,26 @@ export interface UdevMonitorOptions {
   subsystem?: string;
   /** Closes the monitor when aborted. */
   signal?: AbortSignal;
+  /**
+   * The properties each event carries: default {@linkcode NVME_PROPERTIES};
+   * "all" reads every one. Reading them costs FFI calls per property, which a
+   * burst of hundreds of events feels: read only what the daemon uses.
+   */
+  properties?: readonly string[] | "all";
 }
+
+/** The uevent properties stacd uses (contract 10). */
+export const NVME_PROPERTIES: readonly string[] = [
+  "ACTION",
+  "DEVNAME",
+  "NVME_AEN",
+  "NVME_EVENT",
+  "NVME_TRTYPE",
+  "NVME_TRADDR",
+  "NVME_TRSVCID",
+  "NVME_HOST_TRADDR",
+  "NVME_HOST_IFACE",
+];
 
 /** Default receive buffer: what `udevadm monitor` uses. */
 export const DEFAULT_RECEIVE_BUFFER_BYTES = 128 * 1024 * 1024;
@@ -77,6 +96,7 @@ export class UdevMonitor {
   #queue: UdevEvent[] = [];
   #closed: Promise<void> | null = null;
   #signal: AbortSignal | undefined;
+  #properties: readonly string[] | "all";
   #onAbort = () => void this.close();
 
   private constructor(ffi: Ffi, resources: DisposableStack, init: MonitorInit) {
@@ -86,6 +106,7 @@ export class UdevMonitor {
     this.#resources = resources;
     this.#pollSet = pollInSet([ffi.monitorFd, ffi.wakeRead]);
     this.#signal = init.signal;
+    this.#properties = init.properties;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
@@ -126,7 +147,12 @@ export class UdevMonitor {
     stack.defer(() => c.close(wakeWrite));
 
     const ffi = { c, u, monitor, monitorFd, wakeRead, wakeWrite };
-    const init = { source, receiveBufferApplied, signal: options.signal };
+    const init = {
+      source,
+      receiveBufferApplied,
+      signal: options.signal,
+      properties: options.properties ?? NVME_PROPERTIES,
+    };
     return new UdevMonitor(ffi, stack.move(), init);
   }
 
@@ -218,6 +244,19 @@ export class UdevMonitor {
     return events;
   }
 
+  #readProperties(device: UdevDevice): Record<string, string> {
+    const { u } = this.#ffi;
+    if (this.#properties === "all") {
+      return Object.fromEntries(listEntries(u, u.udev_device_get_properties_list_entry(device)));
+    }
+    const properties: Record<string, string> = {};
+    for (const name of this.#properties) {
+      const value = readCString(u.udev_device_get_property_value(device, cstr(name)));
+      if (value !== undefined) properties[name] = value;
+    }
+    return properties;
+  }
+
   #toEvent(device: UdevDevice): UdevDeviceEvent {
     const { u } = this.#ffi;
     return {
@@ -225,9 +264,7 @@ export class UdevMonitor {
       sysname: readCString(u.udev_device_get_sysname(device)) ?? "",
       devpath: readCString(u.udev_device_get_devpath(device)) ?? "",
       subsystem: readCString(u.udev_device_get_subsystem(device)) ?? "",
-      properties: Object.fromEntries(
-        listEntries(u, u.udev_device_get_properties_list_entry(device)),
-      ),
+      properties: this.#readProperties(device),
     };
   }
 }
@@ -243,4 +280,5 @@ type Ffi = {
 };
 type MonitorInit = Pick<UdevMonitor, "source" | "receiveBufferApplied"> & {
   signal: AbortSignal | undefined;
+  properties: readonly string[] | "all";
 };

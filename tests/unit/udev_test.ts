@@ -76,7 +76,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 Deno.test("UdevMonitor delivers a kernel uevent with its action and properties", {
   ignore,
 }, async () => {
-  await using monitor = UdevMonitor.open({ source: "kernel", subsystem: "net" });
+  await using monitor = UdevMonitor.open({ source: "kernel", subsystem: "net", properties: "all" });
   assert.equal(monitor.source, "kernel");
   const uuid = triggerLo();
   const event = (await collectUntil(monitor, isOurs(uuid))).find(isOurs(uuid));
@@ -94,7 +94,7 @@ Deno.test("UdevMonitor delivers a kernel uevent with its action and properties",
 });
 
 Deno.test("UdevMonitor drops events of other subsystems", { ignore }, async () => {
-  await using monitor = UdevMonitor.open({ source: "kernel", subsystem: "net" });
+  await using monitor = UdevMonitor.open({ source: "kernel", subsystem: "net", properties: "all" });
   // /dev/null is in subsystem "mem": sent first, it must not come before lo's.
   assert.ok(sh("echo change >/sys/devices/virtual/mem/null/uevent"));
   const uuid = triggerLo();
@@ -112,6 +112,7 @@ Deno.test("UdevMonitor reports an overflowed receive buffer as an overflow event
     source: "kernel",
     subsystem: "net",
     receiveBufferBytes: 4096,
+    properties: "all",
   });
   triggerLo(200);
   const overflow = await collectUntil(monitor, (event) => event.action === "overflow");
@@ -153,6 +154,15 @@ Deno.test("UdevMonitor refuses a second concurrent iteration", async () => {
   await assert.rejects(monitor[Symbol.asyncIterator]().next(), TypeError);
   await monitor.close();
   assert.equal((await first).done, true);
+});
+
+Deno.test("UdevMonitor reads only the NVMe properties unless asked for all", async () => {
+  await using monitor = UdevMonitor.open({ source: "kernel", subsystem: "net" });
+  triggerLo();
+  const [event] = await collectUntil(monitor, (e) => e.action === "change");
+  assert.ok(event && event.action !== "overflow");
+  assert.equal(event.properties.ACTION, "change");
+  assert.equal(event.properties.INTERFACE, undefined, "not an NVMe property");
 });
 
 Deno.test("UdevMonitor.open() listens to udevd only where udevd runs", () => {

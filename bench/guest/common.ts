@@ -1,0 +1,78 @@
+/**
+ * Shared pieces of the in-guest benchmarks: a measured figure, the target's
+ * setup, and a clean slate between measurements. Times are only compared
+ * with others taken in the same guest run (TCG makes absolute times noisy).
+ */
+import {
+  controllers,
+  deleteAllControllers,
+  hostIdentity,
+  waitFor,
+} from "../../tests/guest/nvme_host.ts";
+import { kernelOptionString } from "../../lib/fabrics_options.ts";
+import { UdevMonitor } from "../../lib/udev_monitor.ts";
+
+/** One row of the bench table. */
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  /** Printed beside the figure; `pass` says whether the value meets it. */
+  target?: string;
+  pass?: boolean;
+}
+
+export const host = hostIdentity();
+
+export function tcpTargets(nqns: string[]) {
+  return nqns.map((subsysnqn) => ({
+    transport: "tcp",
+    traddr: "127.0.0.1",
+    trsvcid: "4420",
+    subsysnqn,
+  }));
+}
+
+/** The kernel's limit: N sequential option-string writes to /dev/nvme-fabrics. */
+export function rawWrites(nqns: string[]): number {
+  const start = performance.now();
+  for (const target of tcpTargets(nqns)) {
+    using f = Deno.openSync("/dev/nvme-fabrics", { read: true, write: true });
+    f.writeSync(new TextEncoder().encode(kernelOptionString({ target, host })));
+    f.readSync(new Uint8Array(256));
+  }
+  return performance.now() - start;
+}
+
+export async function clean(): Promise<void> {
+  await deleteAllControllers();
+  await waitFor(() => controllers().length === 0 || undefined, "no controllers left", 60_000);
+}
+
+export function liveCount(): number {
+  return controllers().filter((c) => c.state === "live").length;
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Resolves with the time at which the kernel announced the N-th new live
+ * I/O controller (uevent NVME_EVENT=connected). Event-driven on purpose: a
+ * sysfs poll loop would steal the guest's CPU from what is measured.
+ */
+export async function waitForConnected(n: number, timeoutMs = 120_000): Promise<number> {
+  const monitor = UdevMonitor.open();
+  const seen = new Set<string>();
+  const timer = setTimeout(() => void monitor.close(), timeoutMs);
+  try {
+    for await (const e of monitor) {
+      if (e.action !== "change" || e.properties.NVME_EVENT !== "connected") continue;
+      seen.add(e.sysname);
+      if (seen.size >= n) return performance.now();
+    }
+    throw new Error(`only ${seen.size} of ${n} controllers connected within ${timeoutMs} ms`);
+  } finally {
+    clearTimeout(timer);
+    await monitor.close();
+  }
+}
