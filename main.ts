@@ -20,6 +20,8 @@ import { sdNotifier } from "./lib/sd_notify.ts";
 import { UdevMonitor } from "./lib/udev_monitor.ts";
 import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
 import { FABRICS_DEVICE } from "./lib/fabrics_device.ts";
+import { writeIdl } from "./lib/dbus/idl.ts";
+import { runStacctl } from "./lib/stacctl.ts";
 
 /** $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) or /run/stacd. */
 function runtimeDir(): string {
@@ -136,9 +138,8 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
 
 async function main(): Promise<number> {
   const name = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
-  if (name === "stacctl" || Deno.args[0] === "ctl") {
-    fail("stacctl is not available yet in this build");
-  }
+  if (name === "stacctl") return await runStacctl(Deno.args);
+  if (Deno.args[0] === "ctl") return await runStacctl(Deno.args.slice(1));
   let command: Command;
   try {
     command = parseCommandLine(Deno.args);
@@ -163,8 +164,12 @@ async function main(): Promise<number> {
     case "health":
       return await checkHealth(runtimeDir()) ? 0 : 1;
     case "idl":
-      fail("--idl: the D-Bus interface is not available yet in this build");
-      break;
+      try {
+        await writeIdl(command.file);
+      } catch (error) {
+        fail(`--idl: cannot write ${command.file}: ${(error as Error).message}`);
+      }
+      return 0;
     case "daemon":
       return await runDaemon(command);
   }

@@ -51,6 +51,8 @@ export interface ControllerSpec {
   matches: (kernel: KernelController) => boolean;
   /** The log page entry's NCC bit, when the controller was discovered. */
   ncc: boolean;
+  /** connect-attempts-on-ncc as configured now (0 = never stop); else the retry policy's. */
+  attemptsOnNcc?: number;
 }
 
 export type ControllerState =
@@ -231,7 +233,8 @@ export class Controller {
   #failed(error: unknown): void {
     const { log, retry } = this.#deps;
     const reason = message(error);
-    if (this.#spec.ncc && retry.attemptsOnNcc > 0 && this.#attempts >= retry.attemptsOnNcc) {
+    const limit = this.#spec.attemptsOnNcc ?? retry.attemptsOnNcc;
+    if (this.#spec.ncc && limit > 0 && this.#attempts >= limit) {
       log.info(
         `${this.id} | nvme? - Connect failed (${reason}); NCC set, giving up after ${this.#attempts} attempts`,
       );

@@ -51,7 +51,8 @@ export interface DesiredInput {
   discovered: readonly DiscoveredPage[] | undefined;
 }
 
-export type Report = (message: string) => void;
+/** Tells why an entry was left out; "warning" when the entry is probably a mistake. */
+export type Report = (message: string, level?: "info" | "warning") => void;
 
 const UNSPECIFIED = new Set(["", "0.0.0.0", "::"]);
 
@@ -66,9 +67,9 @@ export function desiredControllers(
 
   const admit = (tid: TransportId, make: (tid: TransportId) => DesiredController) => {
     const id = printableTid(tid);
-    if (!isCompleteTid(tid)) return report(`${id} - Incomplete identity; skipped`);
+    if (!isCompleteTid(tid)) return report(`${id} - Incomplete identity; skipped`, "warning");
     const problem = addressProblem(tid, config.ipFamily);
-    if (problem) return report(`${id} - ${problem}; skipped`);
+    if (problem) return report(`${id} - ${problem.text}; skipped`, problem.level);
     if (config.excluded.some((e) => e.invalid === undefined && matchesExclude(tid, e.match))) {
       return report(`${id} - Excluded by configuration`);
     }
@@ -82,6 +83,7 @@ export function desiredControllers(
     if (!fields) {
       report(
         `${printableTid(makeTid(entry.fields, defaults))} - Cannot resolve host name; skipped`,
+        "warning",
       );
       continue;
     }
@@ -113,6 +115,7 @@ export function desiredControllers(
       if (dlpe.treq === "required") {
         report(
           `${printableTid(tid)} - Requires a secure channel (TLS), which is not supported; skipped`,
+          "warning",
         );
         continue;
       }
@@ -131,7 +134,10 @@ export function desiredControllers(
 }
 
 /** For tcp and rdma: an IP address of an enabled family. fc and loop pass. */
-function addressProblem(tid: TransportId, families: readonly (4 | 6)[]): string | undefined {
+function addressProblem(
+  tid: TransportId,
+  families: readonly (4 | 6)[],
+): { text: string; level: "info" | "warning" } | undefined {
   switch (tid.transport) {
     case "fc":
     case "loop":
@@ -139,12 +145,15 @@ function addressProblem(tid: TransportId, families: readonly (4 | 6)[]): string 
     case "tcp":
     case "rdma": {
       const ip = parseIpAddress(tid.traddr);
-      if (!ip) return `Invalid address ${JSON.stringify(tid.traddr)}`;
-      if (!families.includes(ip.family)) return `IPv${ip.family} is not enabled (ip-family)`;
+      if (!ip) return { text: `Invalid address ${JSON.stringify(tid.traddr)}`, level: "warning" };
+      if (!families.includes(ip.family)) {
+        // A filter the operator chose, not a mistake.
+        return { text: `IPv${ip.family} is not enabled (ip-family)`, level: "info" };
+      }
       return undefined;
     }
     default:
-      return `Unsupported transport ${JSON.stringify(tid.transport)}`;
+      return { text: `Unsupported transport ${JSON.stringify(tid.transport)}`, level: "warning" };
   }
 }
 

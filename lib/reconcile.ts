@@ -17,6 +17,8 @@ export interface ManagedView {
   origin: ManagedOrigin;
   transport: string;
   device: string | undefined;
+  /** Excluded by the configuration: exclusion wins even while stafd's answer is unknown. */
+  excluded?: boolean;
   /** Whether this kernel connection is this controller (contract 5's match rules). */
   matches(kernel: KernelController): boolean;
 }
@@ -71,7 +73,7 @@ export function plan(
   // whatever came from discovery stays.
   for (const m of managed) {
     if (desired.has(m.key)) continue;
-    if (m.origin === "discovered" && !policy.discoveredKnown) continue;
+    if (m.origin === "discovered" && !policy.discoveredKnown && !m.excluded) continue;
     if (m.origin === "audited" && !auditMayDisconnect(policy)) continue;
     // stacd did not make an audited connection: only the audit's own scope
     // may take it down (the scope may have changed since it was adopted).

@@ -22,6 +22,7 @@ import { resolveHostNames, type Resolver } from "./resolve.ts";
 import {
   type IfaceOfAddress,
   makeTid,
+  matchesExclude,
   matchesKernelController,
   printableTid,
   tidKey,
@@ -184,10 +185,10 @@ export class Reconciler {
     if (!inputs || this.#stopped) return;
     const { kernel, log } = this.#deps;
     const reports = new Set<string>();
-    const report = (message: string) => {
+    const report = (message: string, level: "info" | "warning" = "info") => {
       reports.add(message);
       // Each reason is told once, not at every pass.
-      if (!this.#lastReports.has(message)) log.info(message);
+      if (!this.#lastReports.has(message)) log[level](message);
     };
     const resolved = await resolveHostNames(
       hostNamesToResolve(inputs.config),
@@ -210,6 +211,9 @@ export class Reconciler {
     const views = [...this.#managed.values()].map((m) => ({
       key: m.key,
       origin: m.origin,
+      excluded: inputs.config.excluded.some((e) =>
+        e.invalid === undefined && matchesExclude(m.tid, e.match)
+      ),
       transport: m.tid.transport,
       device: m.controller.device,
       matches: (k: KernelController) => this.#matches(m.tid, k),
@@ -300,7 +304,8 @@ export class Reconciler {
     return {
       id: d.id,
       request: d.request,
-      ncc: d.ncc && inputs.config.connectAttemptsOnNcc > 0,
+      ncc: d.ncc,
+      attemptsOnNcc: inputs.config.connectAttemptsOnNcc,
       matches: (k) => this.#matches(d.tid, k),
     };
   }

@@ -23,6 +23,8 @@ export async function startPrivateBus(
   options: { policies?: string[]; dir?: string } = {},
 ): Promise<PrivateBus> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "stacd-bus-" });
+  // makeTempDir gives 0700: open it so that tests can also be non-root clients (as nobody).
+  if (!options.dir) await Deno.chmod(dir, 0o755);
   const socketPath = `${dir}/system_bus_socket`;
   const policies = options.policies ?? [STAC_POLICY, STAF_TEST_POLICY];
   const template = await Deno.readTextFile(`${root}tests/dbus/system_bus.conf`);

@@ -19,6 +19,8 @@ export const HOST_PACKAGES: readonly string[] = [
   "libc6-dev",
   "libudev1",
   "dbus",
+  "systemd",
+  "python3-dasbus",
   "linux-image-amd64",
   "busybox-static",
   "libnvme1",

@@ -218,6 +218,22 @@ Deno.test("Controller keeps retrying without NCC whatever connect-attempts-on-nc
   assert.equal(controller.state, "retry-wait");
 });
 
+Deno.test("Controller follows connect-attempts-on-ncc of its latest spec (a reload changes it)", async () => {
+  const { controller, kernel, advance } = setup({
+    retry: { attemptsOnNcc: 0 },
+    spec: { ncc: true },
+  });
+  kernel.script(TRADDR, ...Array.from({ length: 10 }, refused));
+  controller.start();
+  await settle();
+  await advance(3_000);
+  assert.equal(controller.state, "retry-wait", "0: never stop");
+  controller.update(spec({ ncc: true, attemptsOnNcc: 3 }));
+  await advance(60_000);
+  assert.equal(kernel.connects.length, 3);
+  assert.equal(controller.state, "given-up", "the reloaded limit applies");
+});
+
 Deno.test("Controller.update() with NCC cleared resets the count and retries at once", async () => {
   const { controller, kernel, advance } = setup({
     retry: { attemptsOnNcc: 2 },

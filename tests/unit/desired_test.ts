@@ -30,15 +30,21 @@ interface Case {
 }
 
 /** The desired set and the reports, for a config text and/or discovered pages. */
-function desired(c: Case): { set: Map<string, DesiredController>; reports: string[] } {
+function desired(
+  c: Case,
+): { set: Map<string, DesiredController>; reports: string[]; levels: string[] } {
   const reports: string[] = [];
+  const levels: string[] = [];
   const set = desiredControllers({
     config: c.config ?? stacdConfig(""),
     sys: c.sys ?? sysConfig(),
     resolved: c.resolved ?? new Map(),
     discovered: c.discovered,
-  }, (m) => reports.push(m));
-  return { set, reports };
+  }, (m, level = "info") => {
+    reports.push(m);
+    levels.push(level);
+  });
+  return { set, reports, levels };
 }
 
 const ids = (set: Map<string, DesiredController>) => [...set.values()].map((d) => d.id);
@@ -229,7 +235,7 @@ Deno.test("desiredControllers() ignores log page entries with an unspecified or 
 });
 
 Deno.test("desiredControllers() skips entries that require TLS, with one report each", () => {
-  const { set, reports } = desired({
+  const { set, reports, levels } = desired({
     discovered: [
       page([
         logEntry({ traddr: "192.168.1.20", treq: "required" }),
@@ -242,6 +248,11 @@ Deno.test("desiredControllers() skips entries that require TLS, with one report 
   assert.match(
     reports[0]!,
     /^\(tcp, 192\.168\.1\.20, 4420, .*\) - Requires a secure channel \(TLS\)/,
+  );
+  assert.deepEqual(
+    levels,
+    ["warning"],
+    "a target asking for what stacd cannot do is worth a warning",
   );
 });
 

@@ -247,3 +247,16 @@ Deno.test("plan() updates an audited controller that joins the desired set inste
   assert.deepEqual(result.dispose, []);
   assert.deepEqual(result.audit, []);
 });
+
+Deno.test("plan() disposes of an excluded discovered controller even while stafd's answer is unknown", () => {
+  const kept = managed("192.168.1.20", "discovered", "nvme1");
+  const excluded = { ...managed("192.168.1.21", "discovered", "nvme2"), excluded: true };
+  const p = plan(
+    set(),
+    [kept, excluded],
+    [],
+    { ...ONLY_STAS, discoveredKnown: false },
+    matchesDesired,
+  );
+  assert.deepEqual(p.dispose, [{ key: excluded.key, disconnect: true }]);
+});

@@ -1,0 +1,83 @@
+/**
+ * stacctl's human-readable output: a table for `ls`, key/value blocks for
+ * `ls -d` and `status`. Upstream printed Python reprs; these show the same
+ * information in a form meant for people (scripts use --json). Values keep
+ * upstream's spelling (True/False/None) so documentation reads the same.
+ */
+
+/** A list_controllers dict, possibly merged with controller_info's. */
+export type Controller = Readonly<Record<string, unknown>>;
+
+/** `v` as text: strings as they are, booleans and null as upstream shows them. */
+export function showValue(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (v === true) return "True";
+  if (v === false) return "False";
+  if (v === null || v === undefined) return "None";
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+function field(c: Controller, key: string): string {
+  const v = c[key];
+  return v === undefined || v === "" ? "-" : showValue(v);
+}
+
+/** Aligned columns, two spaces apart, no trailing blanks. */
+function columns(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => widths[i] = Math.max(widths[i] ?? 0, cell.length));
+  }
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
+    .join("\n");
+}
+
+/**
+ * `ls`: one row per controller, in stacd's order. HOST-NQN appears only when
+ * the controllers do not all share one (the usual case is a single host NQN).
+ */
+export function controllersTable(controllers: readonly Controller[]): string {
+  if (controllers.length === 0) return "No I/O controllers.";
+  const keys = [
+    "device",
+    "transport",
+    "traddr",
+    "trsvcid",
+    "host-traddr",
+    "host-iface",
+    "subsysnqn",
+  ];
+  if (new Set(controllers.map((c) => c["host-nqn"])).size > 1) keys.push("host-nqn");
+  return columns([
+    keys.map((k) => k.toUpperCase()),
+    ...controllers.map((c) => keys.map((k) => field(c, k))),
+  ]);
+}
+
+/** `key  value` lines, keys sorted (as upstream's pprint sorts them) and aligned, indented. */
+export function keyValues(dict: Readonly<Record<string, unknown>>, indent = "  "): string {
+  const keys = Object.keys(dict).sort();
+  const width = Math.max(0, ...keys.map((k) => k.length));
+  return keys.map((k) => `${indent}${`${k}:`.padEnd(width + 1)}  ${showValue(dict[k])}`.trimEnd())
+    .join("\n");
+}
+
+/** One controller's title: device, then what identifies it. */
+function title(c: Controller): string {
+  const id = ["transport", "traddr", "trsvcid", "subsysnqn"].map((k) => field(c, k)).join(" ");
+  return `${field(c, "device")}  ${id}`;
+}
+
+/** `ls -d`: per controller a title line, then every key and value; blank lines between. */
+export function controllerBlocks(controllers: readonly Controller[]): string {
+  if (controllers.length === 0) return "No I/O controllers.";
+  return controllers.map((c) => `${title(c)}\n${keyValues(c)}`).join("\n\n");
+}
+
+/** `status`: stacd's process info, then the controllers as in `ls -d`. */
+export function statusText(info: Readonly<Record<string, unknown>>): string {
+  const { controllers, ...process } = info;
+  const list = Array.isArray(controllers) ? controllers as Controller[] : [];
+  return `stacd\n${keyValues(process)}\n\nControllers: ${list.length}` +
+    (list.length > 0 ? `\n\n${controllerBlocks(list)}` : "");
+}
