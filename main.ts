@@ -5,18 +5,14 @@
  */
 import process from "node:process";
 import { type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
-import { systemClock } from "./lib/clock.ts";
+import { type App, hasBootConnections, startApp } from "./lib/app.ts";
 import { HostNqnError } from "./lib/config/sys_conf.ts";
 import { redactedConfig } from "./lib/config/stacd_conf.ts";
 import { loadConfiguration } from "./lib/configuration.ts";
-import { Daemon, scaledTimers } from "./lib/daemon.ts";
-import { checkHealth, serveHealth } from "./lib/health.ts";
+import { checkHealth } from "./lib/health.ts";
 import { acquireInstanceLock, AlreadyRunningError } from "./lib/instance_lock.ts";
-import { RealKernel } from "./lib/kernel.ts";
-import { fileStore } from "./lib/last_known.ts";
 import { Libnvme } from "./lib/libnvme.ts";
 import { createLogger, stdoutSink, syslogSink } from "./lib/logger.ts";
-import { sdNotifier } from "./lib/sd_notify.ts";
 import { UdevMonitor } from "./lib/udev_monitor.ts";
 import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
 import { FABRICS_DEVICE } from "./lib/fabrics_device.ts";
@@ -93,44 +89,29 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
   } catch (error) {
     fail((error as Error).message);
   }
-  const kernel = new RealKernel(nvme);
-  if (kernel.connectPath === "fabrics-device") {
-    log.warning(
-      `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,
-    );
-  }
-  let daemon: Daemon;
+  let app: App;
   try {
-    daemon = new Daemon({ confFile: command.confFile }, {
+    app = await startApp({
+      confFile: command.confFile,
+      tron: command.tron,
+      runtimeDir: dir,
       log,
-      clock: systemClock,
-      kernel,
-      store: fileStore(dir),
-      notifier: sdNotifier(),
-      timers: scaledTimers(),
+      nvme,
       udev,
-    }, { tron: command.tron });
+      bootConnections: hasBootConnections(),
+    });
   } catch (error) {
     if (error instanceof HostNqnError) fail(error.message);
     throw error;
   }
-  log.info(`Starting stacd ${VERSION} (libnvme ${nvme.version}, udev source: ${udev.source})`);
-  const health = await serveHealth(dir, () => "ok").catch((error) => {
-    log.warning(`Health socket unavailable: ${(error as Error).message}`);
-    return undefined;
-  });
 
   const stopped = Promise.withResolvers<void>();
-  const stop = () => stopped.resolve();
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGHUP", () => daemon.reload());
-
-  await daemon.start();
+  Deno.addSignalListener("SIGTERM", stopped.resolve);
+  Deno.addSignalListener("SIGINT", stopped.resolve);
+  Deno.addSignalListener("SIGHUP", () => app.reload());
   await stopped.promise;
   log.info("Stopping stacd (connections are kept)");
-  await daemon.stop();
-  health?.close();
+  await app.stop();
   lock.release();
   nvme.close();
   return 0;

@@ -47,7 +47,7 @@ export function scaledTimers(
 }
 
 /** A source of udev events that can be closed (UdevMonitor, or a fake). */
-export interface UdevSource extends AsyncIterable<UdevEvent> {
+export interface UdevEventSource extends AsyncIterable<UdevEvent> {
   close(): Promise<void> | void;
 }
 
@@ -58,7 +58,9 @@ export interface DaemonDeps {
   store: LastKnownStore;
   notifier: Notifier;
   timers: Timers;
-  udev?: UdevSource;
+  udev?: UdevEventSource;
+  /** Sees every udev event after the daemon (e.g. to drop cached sysfs facts). */
+  onUdevEvent?: (event: UdevEvent) => void;
   ifaceOfAddress?: IfaceOfAddress;
   /** Reads the configuration; the default reads the files. */
   load?: (files: ConfigurationFiles) => Configuration;
@@ -179,12 +181,13 @@ export class Daemon {
     }, { reload });
   }
 
-  async #followUdev(udev: UdevSource): Promise<void> {
+  async #followUdev(udev: UdevEventSource): Promise<void> {
     const { log, timers } = this.#deps;
     try {
       for await (const event of udev) {
         try {
           this.#onUdev(event, timers);
+          this.#deps.onUdevEvent?.(event);
         } catch (error) {
           log.error(`udev event handling failed: ${(error as Error).message}`);
         }

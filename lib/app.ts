@@ -1,0 +1,116 @@
+/**
+ * Assembles a running stacd from its parts, in order, and takes it apart
+ * in reverse: the kernel adapter, the daemon, the health socket, the D-Bus
+ * service (kept up as far as the bus allows) and stafd's follower. main.ts
+ * checks the preconditions and owns signals and the exit code.
+ */
+import { systemClock } from "./clock.ts";
+import { Daemon, scaledTimers } from "./daemon.ts";
+import { keepOnBus } from "./dbus/bus_keeper.ts";
+import { startStacService } from "./dbus/service.ts";
+import { FABRICS_DEVICE, supportedFabricsOptions } from "./fabrics_device.ts";
+import { serveHealth } from "./health.ts";
+import { RealKernel } from "./kernel.ts";
+import { fileStore } from "./last_known.ts";
+import type { Libnvme } from "./libnvme.ts";
+import type { Logger } from "./logger.ts";
+import { sdNotifier } from "./sd_notify.ts";
+import { createStacModel } from "./stac_model.ts";
+import type { UdevMonitor } from "./udev_monitor.ts";
+import { VERSION } from "./version.ts";
+
+export interface AppOptions {
+  confFile: string;
+  tron: boolean;
+  runtimeDir: string;
+  log: Logger;
+  nvme: Libnvme;
+  udev: UdevMonitor;
+  /** Firmware-listed NVMe-oF boot connections (NBFT) exist. */
+  bootConnections: boolean;
+}
+
+export interface App {
+  reload(): void;
+  stop(): Promise<void>;
+}
+
+/** Starts everything; throws HostNqnError when sys.conf gives no usable host NQN. */
+export async function startApp(o: AppOptions): Promise<App> {
+  const { log, nvme, udev } = o;
+  const kernel = new RealKernel(nvme);
+  if (kernel.connectPath === "fabrics-device") {
+    log.warning(
+      `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,
+    );
+  }
+  const timers = scaledTimers();
+  const store = fileStore(o.runtimeDir);
+  let forget: (device: string) => void = () => {};
+  const daemon = new Daemon({ confFile: o.confFile }, {
+    log,
+    clock: systemClock,
+    kernel,
+    store,
+    notifier: sdNotifier(),
+    timers,
+    udev,
+    bootConnections: o.bootConnections,
+    onUdevEvent: (event) => {
+      if (event.action !== "overflow") forget(event.sysname);
+    },
+  }, { tron: o.tron });
+  log.info(`Starting stacd ${VERSION} (libnvme ${nvme.version}, udev source: ${udev.source})`);
+  if (o.bootConnections) {
+    log.info(
+      "NVMe-oF boot connections listed by the firmware (NBFT): the audit disconnects nothing",
+    );
+  }
+
+  const health = await serveHealth(o.runtimeDir, () => "ok").catch((error) => {
+    log.warning(`Health socket unavailable: ${(error as Error).message}`);
+    return undefined;
+  });
+  const model = createStacModel({
+    daemon,
+    log,
+    lastKnownFile: store.path,
+    configSoakMs: timers.configSoakMs,
+    kernelOptions: await supportedFabricsOptions(),
+  });
+  forget = model.forget;
+  const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
+  // Type=notify: READY=1 (sent by daemon.start()) once the bus name is owned, or known to be out of reach.
+  await stac.firstAttempt;
+  await daemon.start();
+
+  return {
+    reload() {
+      daemon.reload();
+      stac.current?.emitTron(log.tron);
+    },
+    async stop() {
+      const steps: [string, () => unknown][] = [
+        ["D-Bus service", () => stac.close()],
+        ["daemon", () => daemon.stop()],
+        ["health socket", () => health?.close()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (error) {
+          log.error(`Stopping the ${name} failed: ${(error as Error).message}`);
+        }
+      }
+    },
+  };
+}
+
+/** Whether the firmware lists NVMe-oF boot connections (an NBFT ACPI table). */
+export function hasBootConnections(tables = "/sys/firmware/acpi/tables"): boolean {
+  try {
+    return [...Deno.readDirSync(tables)].some((e) => e.name.startsWith("NBFT"));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Keeps stacd's D-Bus service up as far as the bus allows (contract 2):
+ * without a system bus (containers) or while it restarts, stacd goes on
+ * managing controllers, says once that the D-Bus API is off, and takes the
+ * name again when the bus socket reappears. It watches the socket's
+ * directory with inotify (Deno.watchFs) instead of retrying on a timer, so
+ * an idle stacd without a bus never wakes up.
+ */
+import type { Logger } from "../logger.ts";
+
+/** Something that runs on the bus and says when its connection ended. */
+export interface BusService {
+  readonly closed: Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface BusKeeper<S extends BusService> {
+  /** The service while it is up. */
+  readonly current: S | undefined;
+  /** Resolves once the first attempt (success or not) is over. */
+  readonly firstAttempt: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The system bus socket path from DBUS_SYSTEM_BUS_ADDRESS, or the standard one. */
+export function systemBusSocketPath(address = Deno.env.get("DBUS_SYSTEM_BUS_ADDRESS")): string {
+  const path = address?.split(";").map((a) => /^unix:(?:.*,)?path=([^,]+)/.exec(a)?.[1]).find(
+    Boolean,
+  );
+  return path ?? "/run/dbus/system_bus_socket";
+}
+
+export function keepOnBus<S extends BusService>(
+  name: string,
+  start: () => Promise<S>,
+  options: { log: Logger; socketPath?: string; onUp?: (service: S) => void },
+): BusKeeper<S> {
+  const { log } = options;
+  const socketPath = options.socketPath ?? systemBusSocketPath();
+  let current: S | undefined;
+  let watcher: Deno.FsWatcher | undefined;
+  let stopped = false;
+  let off = false; // the "API off" line is said once per outage
+
+  const say = (reason: string) => {
+    if (off) return log.debug(`${name}: still no D-Bus: ${reason}`);
+    off = true;
+    log.warning(
+      `${name}: D-Bus API off (${reason}); stacd goes on without it and returns when the bus does`,
+    );
+  };
+
+  /** One try; true when the service is up. */
+  const attempt = async (): Promise<boolean> => {
+    try {
+      const service = await start();
+      if (stopped) {
+        await service.close();
+        return true;
+      }
+      current = service;
+      if (off) log.info(`${name}: D-Bus API back on`);
+      off = false;
+      options.onUp?.(service);
+      void service.closed.then((reason) => {
+        if (current !== service || stopped) return;
+        current = undefined;
+        say(reason);
+        void resume();
+      });
+      return true;
+    } catch (error) {
+      say((error as Error).message);
+      return false;
+    }
+  };
+
+  /** Sleeps in inotify until the bus socket is (re)created; false if stopped or unwatchable. */
+  const socketCreated = async (): Promise<boolean> => {
+    const dir = existingParent(socketPath);
+    try {
+      watcher = Deno.watchFs(dir, { recursive: dir !== parentOf(socketPath) });
+    } catch (error) {
+      log.warning(`${name}: cannot watch ${dir} for the bus: ${(error as Error).message}`);
+      return false;
+    }
+    const w = watcher;
+    try {
+      for await (const event of w) {
+        if ((event.kind === "create" || event.kind === "modify") && exists(socketPath)) return true;
+      }
+      return false; // closed by close()
+    } finally {
+      w.close();
+      if (watcher === w) watcher = undefined;
+    }
+  };
+
+  const resume = async (): Promise<void> => {
+    while (!stopped && !watcher) {
+      if (!await socketCreated() || stopped) return;
+      if (await attempt()) return;
+    }
+  };
+
+  const firstAttempt = attempt().then((up) => {
+    if (!up) void resume();
+  });
+  return {
+    get current() {
+      return current;
+    },
+    firstAttempt,
+    async close() {
+      stopped = true;
+      watcher?.close();
+      await current?.close();
+      current = undefined;
+    },
+  };
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}
+
+/** The socket's directory, or its nearest existing ancestor (/run/dbus may not exist yet). */
+function existingParent(path: string): string {
+  let dir = parentOf(path);
+  while (dir !== "/" && !exists(dir)) dir = parentOf(dir);
+  return dir;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The daemon's state as the D-Bus service shows it (StacModel): the
+ * controllers stacd manages with the kernel's facts about each, and the
+ * process info. Only public fields are copied: a controller's
+ * DH-HMAC-CHAP keys are never part of any dict built here.
+ */
+import type { Daemon } from "./daemon.ts";
+import type { ControllerQuery, StacModel } from "./dbus/model.ts";
+import { type KernelController, kernelControllerFromAttributes } from "./kernel_controller.ts";
+import type { Logger } from "./logger.ts";
+import type { Managed } from "./reconciler.ts";
+import { makeTid, tidKey } from "./transport_id.ts";
+
+export interface StacModelOptions {
+  daemon: Daemon;
+  log: Logger;
+  lastKnownFile: string;
+  configSoakMs: number;
+  /** Options the kernel's /dev/nvme-fabrics accepts (undefined: unknown). */
+  kernelOptions: ReadonlySet<string> | undefined;
+  /** Reads one attribute of /sys/class/nvme/<device>; tests inject a fake. */
+  readAttribute?: (device: string, attribute: string) => string | undefined;
+}
+
+const pyBool = (b: boolean) => (b ? "True" : "False");
+
+function sysfsAttribute(device: string, attribute: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`);
+  } catch {
+    return undefined;
+  }
+}
+
+export function createStacModel(
+  options: StacModelOptions,
+): StacModel & { forget(device: string): void } {
+  const { daemon, log } = options;
+  const read = options.readAttribute ?? sysfsAttribute;
+  // sysfs facts of a device do not change while it exists: read once, forget on uevents.
+  const kernelFacts = new Map<string, KernelController>();
+  const facts = (device: string | undefined): KernelController | undefined => {
+    if (!device) return undefined;
+    let k = kernelFacts.get(device);
+    if (!k) {
+      k = kernelControllerFromAttributes(device, (a) => read(device, a));
+      if (k.transport === "") return undefined; // gone
+      kernelFacts.set(device, k);
+    }
+    return k;
+  };
+
+  const publicView = (m: Managed): Record<string, string> => ({
+    transport: m.tid.transport,
+    traddr: m.tid.traddr,
+    trsvcid: m.tid.trsvcid,
+    subsysnqn: m.tid.subsysnqn,
+    "host-traddr": m.tid.hostTraddr,
+    "host-iface": m.tid.hostIface,
+    "host-nqn": m.tid.hostNqn,
+    device: m.controller.device ?? "nvme?",
+  });
+
+  const detailedView = (m: Managed): Record<string, string> => {
+    const k = facts(m.controller.device);
+    return {
+      ...publicView(m),
+      hostid: k?.hostid ?? "",
+      hostnqn: k?.hostnqn ?? "",
+      model: k?.model ?? "",
+      serial: k?.serial ?? "",
+      dctype: k?.dctype ?? "",
+      cntrltype: k?.cntrltype ?? "",
+      connected: pyBool(m.controller.connected),
+      "connect attempts": String(m.controller.attempts),
+      "retry connect timer": m.controller.retryTimerText,
+      dlpe: m.dlpe ? JSON.stringify(m.dlpe) : "None",
+      "dlpe.eflags.ncc": pyBool(m.controller.spec.ncc),
+    };
+  };
+
+  return {
+    get tron() {
+      return log.tron;
+    },
+    set tron(value: boolean) {
+      if (log.tron === value) return;
+      log.tron = value;
+      log.info(`Trace ${value ? "on" : "off"} (set over D-Bus)`);
+    },
+    processInfo() {
+      const { sys } = daemon.configuration;
+      const kernel = options.kernelOptions;
+      return {
+        tron: log.tron,
+        "log-level": log.tron ? "DEBUG" : "INFO",
+        hostnqn: sys.hostNqn,
+        hostid: sys.hostId ?? null,
+        // Upstream shows the key itself here; presence is all a caller needs.
+        hostkey: sys.hostKey ? "<redacted>" : null,
+        symname: sys.hostSymname ?? null,
+        "last known config file": options.lastKnownFile,
+        "config soak timer": daemon.reconciler.soakTimerText(options.configSoakMs),
+        "kernel support.TP8013": kernel ? pyBool(kernel.has("discovery")) : "Unknown",
+        "kernel support.host_iface": kernel ? pyBool(kernel.has("host_iface")) : "Unknown",
+        "kernel support.dhchap_secret": kernel ? pyBool(kernel.has("dhchap_secret")) : "Unknown",
+      };
+    },
+    listControllers(detailed) {
+      return daemon.reconciler.managed.map((m) => detailed ? detailedView(m) : publicView(m));
+    },
+    controllerInfo(query: ControllerQuery) {
+      const { sys, config } = daemon.configuration;
+      const key = tidKey(makeTid(query, { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface }));
+      const m = daemon.reconciler.managed.find((c) => c.key === key);
+      return m ? detailedView(m) : undefined;
+    },
+    forget(device: string) {
+      kernelFacts.delete(device);
+    },
+  };
+}
