@@ -65,7 +65,9 @@ export function keepOnBus<S extends BusService>(
       void service.closed.then((reason) => {
         if (current !== service || stopped) return;
         current = undefined;
-        say(reason);
+        // The service itself has said that the API is off: one line per outage.
+        off = true;
+        log.debug(`${name}: lost the bus (${reason}); waiting for it to return`);
         void resume();
       });
       return true;
