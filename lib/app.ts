@@ -8,6 +8,7 @@ import { systemClock } from "./clock.ts";
 import { Daemon, scaledTimers } from "./daemon.ts";
 import { keepOnBus } from "./dbus/bus_keeper.ts";
 import { startStacService } from "./dbus/service.ts";
+import { followStafd } from "./dbus/stafd_follower.ts";
 import { FABRICS_DEVICE, supportedFabricsOptions } from "./fabrics_device.ts";
 import { serveHealth } from "./health.ts";
 import { RealKernel } from "./kernel.ts";
@@ -83,6 +84,12 @@ export async function startApp(o: AppOptions): Promise<App> {
   // Type=notify: READY=1 (sent by daemon.start()) once the bus name is owned, or known to be out of reach.
   await stac.firstAttempt;
   await daemon.start();
+  // Not awaited: a slow bus must not hold up the controllers stacd manages.
+  const stafd = keepOnBus(
+    "stafd follower",
+    () => followStafd({ log, clock: systemClock, onPages: (p, r) => daemon.stafdPages(p, r) }),
+    { log },
+  );
 
   return {
     reload() {
@@ -91,6 +98,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     },
     async stop() {
       const steps: [string, () => unknown][] = [
+        ["stafd follower", () => stafd.close()],
         ["D-Bus service", () => stac.close()],
         ["daemon", () => daemon.stop()],
         ["health socket", () => health?.close()],

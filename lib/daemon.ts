@@ -3,7 +3,8 @@
  * and the config file watcher together. Every event only requests a
  * reconcile pass; the reconciler looks at the state itself.
  */
-import type { Clock } from "./clock.ts";
+import type { Clock, Timer } from "./clock.ts";
+import type { StafdReason } from "./dbus/stafd_follower.ts";
 import {
   type Configuration,
   type ConfigurationFiles,
@@ -127,6 +128,34 @@ export class Daemon {
     notifier.notify("READY=1");
   }
 
+  /**
+   * stafd's answer from the follower. Unknown is installed at once (it only
+   * keeps things); known pages wait for the soak, which after stafd
+   * (re)appeared is long enough for it to refill its cache, and which each
+   * new answer restarts, as upstream's timer does.
+   */
+  stafdPages(pages: DiscoveredPage[] | undefined, reason: StafdReason): void {
+    if (this.#stopping) return;
+    const { clock, timers, log } = this.#deps;
+    this.#pendingPages?.cancel();
+    this.#pendingPages = undefined;
+    if (pages === undefined) {
+      log.debug(`stafd's answer is unknown (${reason}): discovered controllers are kept`);
+      return this.setDiscovered(undefined, timers.configSoakMs);
+    }
+    const now = clock.now();
+    if (reason === "appeared") this.#appearedUntil = now + timers.stafdAppearedSoakMs;
+    const soak = Math.max(timers.configSoakMs, this.#appearedUntil - now);
+    log.debug(`stafd: ${pages.length} log pages (${reason}); applied in ${soak} ms`);
+    this.#pendingPages = clock.after(soak, () => {
+      this.#pendingPages = undefined;
+      this.setDiscovered(pages, 0);
+    });
+  }
+
+  #pendingPages: Timer | undefined;
+  #appearedUntil = 0;
+
   /** stafd's log pages (undefined: unknown, stafd not answering). */
   setDiscovered(
     pages: readonly DiscoveredPage[] | undefined,
@@ -143,6 +172,7 @@ export class Daemon {
     this.#stopping = true;
     const { log, notifier, udev } = this.#deps;
     notifier.notify("STOPPING=1");
+    this.#pendingPages?.cancel();
     // Each step on its own: one failing must not keep the others from running.
     const steps: [string, () => unknown][] = [
       ["config watcher", () => this.#watcher?.close()],

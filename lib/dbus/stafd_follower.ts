@@ -54,8 +54,11 @@ export interface FollowStafdOptions {
 export interface StafdFollower extends AsyncDisposable {
   /** stafd's unique bus name while it is on the bus. */
   readonly owner: string | undefined;
-  /** get_all_log_pages calls made so far. */
-  readonly fetches: number;
+  /**
+   * Resolves with the reason once the bus connection is over (lost, or
+   * close()): lets lib/dbus/bus_keeper.ts start a new follower when the bus is back.
+   */
+  readonly closed: Promise<string>;
   close(): Promise<void>;
 }
 
@@ -82,6 +85,7 @@ class Follower implements StafdFollower {
   readonly #bus: MessageBus;
   /** Rejects once the follower is closed or the connection is lost, ending every wait. */
   readonly #gone: Promise<never>;
+  readonly closed: Promise<string>;
   #endWaits!: (why: Error) => void;
   #owner: string | undefined;
   /** Bumped when the owner changes: answers of a previous owner are dropped. */
@@ -89,7 +93,6 @@ class Follower implements StafdFollower {
   #ownerEvents = 0;
   #inFlight = false;
   #pending = false;
-  #fetches = 0;
   #lastProblems = "";
   #closing: Promise<void> | undefined;
 
@@ -98,17 +101,13 @@ class Follower implements StafdFollower {
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.callTimeoutMs ?? 25_000;
     this.#gone = new Promise<never>((_, reject) => (this.#endWaits = reject));
-    this.#gone.catch(() => {});
+    this.closed = this.#gone.catch((error: Error) => error.message);
     this.#bus = openBus(options.busAddress, (why) => this.#lost(why));
     this.#bus.on("message", this.#onMessage);
   }
 
   get owner(): string | undefined {
     return this.#owner;
-  }
-
-  get fetches(): number {
-    return this.#fetches;
   }
 
   async start(): Promise<void> {
@@ -182,7 +181,6 @@ class Follower implements StafdFollower {
     const owner = this.#owner;
     if (owner === undefined || this.#closing) return;
     this.#inFlight = true;
-    this.#fetches++;
     let reply: BusMessage | undefined;
     let why = "";
     try {

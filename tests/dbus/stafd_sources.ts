@@ -4,7 +4,9 @@
  * guest). A persistent discovery controller stays connected, and the kernel
  * turns the target's "discovery log changed" asynchronous event into a udev
  * change event carrying NVME_AEN; the source reports those so that the
- * stand-in re-reads and signals log_pages_changed, as stafd does.
+ * stand-in re-reads and signals log_pages_changed, as stafd does. (Seen on
+ * 6.1: the event comes with or without keep-alive, and nvmet sends no other
+ * one until the log page has been read again, which the re-read does.)
  */
 import type { DiscoveryLogEntry } from "../../lib/discovery_log.ts";
 import { type ConnectTarget, DISCOVERY_NQN, type HostIdentity } from "../../lib/fabrics_options.ts";

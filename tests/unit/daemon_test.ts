@@ -1,0 +1,139 @@
+/**
+ * The daemon's own rules on top of the reconciler, with a fake clock and a
+ * fake kernel: when stafd's answers take effect (contract 5's soaks), that
+ * an unknown answer keeps discovered controllers, and how reloads notify
+ * systemd and move tron.
+ */
+import assert from "node:assert/strict";
+import { FakeClock } from "../../lib/clock.ts";
+import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
+import { Daemon, TIMERS } from "../../lib/daemon.ts";
+import { createLogger, MemorySink } from "../../lib/logger.ts";
+import {
+  FakeKernel,
+  logEntry,
+  MemoryStore,
+  page,
+  settle,
+  stacdConfig,
+  sysConfig,
+} from "./fakes.ts";
+
+function setup(initial: StacdConfig = stacdConfig("")) {
+  const clock = new FakeClock();
+  const kernel = new FakeKernel();
+  const sink = new MemorySink();
+  const log = createLogger(sink);
+  const notified: string[] = [];
+  let config = initial;
+  const daemon = new Daemon({ confFile: "/nonexistent/stacd.conf" }, {
+    log,
+    clock,
+    kernel,
+    store: new MemoryStore(),
+    notifier: { notify: (...states) => void notified.push(states.join(" ")) },
+    timers: { ...TIMERS },
+    load: () => ({ config, sys: sysConfig(), diagnostics: [] }),
+  });
+  const advance = async (ms: number) => {
+    await clock.advance(ms);
+    await settle();
+  };
+  return {
+    daemon,
+    kernel,
+    log,
+    notified,
+    advance,
+    setConfig: (c: StacdConfig) => config = c,
+  };
+}
+
+const pages = (...traddrs: string[]) => [page(traddrs.map((traddr) => logEntry({ traddr })))];
+
+Deno.test("stafd's pages after it appeared wait 10 s, so that it can refill its cache", async () => {
+  const { daemon, kernel, advance } = setup();
+  await daemon.start({ watchConfig: false });
+  daemon.stafdPages(pages("192.168.1.20"), "appeared");
+  await advance(9_900);
+  assert.deepEqual(kernel.connects, [], "nothing before the soak ends");
+  await advance(200);
+  assert.equal(kernel.connects.length, 1);
+  await daemon.stop();
+});
+
+Deno.test("a change during the appeared soak does not cut it short", async () => {
+  const { daemon, kernel, advance } = setup();
+  await daemon.start({ watchConfig: false });
+  daemon.stafdPages(pages("192.168.1.20"), "appeared");
+  await advance(1_000);
+  daemon.stafdPages(pages("192.168.1.20", "192.168.1.21"), "changed");
+  await advance(3_000);
+  assert.deepEqual(kernel.connects, [], "still within 10 s of stafd appearing");
+  await advance(7_000);
+  assert.equal(kernel.connects.length, 2, "the latest answer, once");
+  await daemon.stop();
+});
+
+Deno.test("stafd's later changes take effect 1.5 s after the last signal", async () => {
+  const { daemon, kernel, advance } = setup();
+  await daemon.start({ watchConfig: false });
+  daemon.stafdPages(pages("192.168.1.20"), "appeared");
+  await advance(10_100);
+  daemon.stafdPages(pages("192.168.1.20", "192.168.1.21"), "changed");
+  await advance(1_000);
+  daemon.stafdPages(pages("192.168.1.20", "192.168.1.21", "192.168.1.22"), "changed");
+  await advance(1_000);
+  assert.equal(kernel.connects.length, 1, "the soak restarted with the second signal");
+  await advance(600);
+  assert.equal(kernel.connects.length, 3);
+  await daemon.stop();
+});
+
+Deno.test("an unknown answer keeps discovered controllers; only a known empty answer removes them", async () => {
+  const { daemon, kernel, advance } = setup();
+  await daemon.start({ watchConfig: false });
+  daemon.stafdPages(pages("192.168.1.20"), "appeared");
+  await advance(10_100);
+  assert.equal(kernel.devices.length, 1);
+  daemon.stafdPages(undefined, "vanished");
+  await advance(60_000);
+  assert.deepEqual(kernel.disconnects, [], "stafd gone is not stafd empty");
+  daemon.stafdPages(undefined, "failed");
+  await advance(60_000);
+  assert.deepEqual(kernel.disconnects, []);
+  daemon.stafdPages([], "appeared");
+  await advance(10_100);
+  assert.equal(kernel.disconnects.length, 1, "stafd answered: nothing discovered any more");
+  await daemon.stop();
+});
+
+Deno.test("a reload tells systemd RELOADING then READY, and tron follows the file", async () => {
+  const { daemon, notified, log, setConfig } = setup();
+  await daemon.start({ watchConfig: false });
+  assert.deepEqual(notified, ["READY=1 STATUS=Running"]);
+  setConfig(stacdConfig("[Global]\ntron = true\n"));
+  daemon.reload();
+  assert.deepEqual(notified.slice(1), ["RELOADING=1", "READY=1"]);
+  assert.equal(log.tron, true);
+  await daemon.stop();
+  assert.equal(notified.at(-1), "STOPPING=1");
+});
+
+Deno.test("--tron holds until the first reload, then the file decides", async () => {
+  const clock = new FakeClock();
+  const log = createLogger(new MemorySink());
+  const daemon = new Daemon({ confFile: "/nonexistent/stacd.conf" }, {
+    log,
+    clock,
+    kernel: new FakeKernel(),
+    store: new MemoryStore(),
+    notifier: { notify() {} },
+    timers: { ...TIMERS },
+    load: () => ({ config: stacdConfig(""), sys: sysConfig(), diagnostics: [] }),
+  }, { tron: true });
+  assert.equal(log.tron, true);
+  daemon.reload();
+  assert.equal(log.tron, false);
+  await daemon.stop();
+});
