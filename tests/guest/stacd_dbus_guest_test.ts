@@ -6,6 +6,7 @@
  * under all-connections-matching-disconnect-trtypes, and stacctl shows the
  * live state. Runs only in the guest: run_suite.ts stacd_dbus
  */
+import { PERMISSION_FLAGS } from "../../build/permissions.ts";
 import assert from "node:assert/strict";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
@@ -40,7 +41,15 @@ async function setup(conf: string) {
   });
   const ctl = async (...args: string[]) => {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--no-check", "--frozen", `${root}main.ts`, "ctl", ...args],
+      args: [
+        "run",
+        ...PERMISSION_FLAGS,
+        "--no-check",
+        "--frozen",
+        `${root}main.ts`,
+        "ctl",
+        ...args,
+      ],
       env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address, NO_COLOR: "1" },
       stdin: "null",
     }).output();

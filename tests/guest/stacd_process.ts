@@ -3,6 +3,7 @@
  * root, with a config file), for the daemon's guest tests: its log is
  * collected line by line, signals are sent for real.
  */
+import { PERMISSION_FLAGS } from "../../build/permissions.ts";
 import { controllers, waitFor } from "./nvme_host.ts";
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
@@ -26,7 +27,7 @@ export class StacdProcess implements AsyncDisposable {
     this.child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        "--allow-all",
+        ...PERMISSION_FLAGS,
         "--no-check",
         "--frozen",
         `${root}main.ts`,

@@ -1,0 +1,56 @@
+/**
+ * The Deno permission flags stacd runs with, in one place: build/compile.ts
+ * bakes them into the binary, build/install.ts writes them into the launcher,
+ * the container-root test and the guest tests run main.ts with them. What is
+ * tested is then what ships.
+ *
+ * Why `--allow-all` and nothing narrower (measured with Deno 2.9.6): on
+ * Linux, Deno answers every path under /dev, /proc and /sys (except
+ * /dev/null, /dev/zero, /dev/[u]random and pipe fds) with "Requires all
+ * access ... run again with the --allow-all flag" unless that literal flag was
+ * given. `--allow-read=/sys`, an unscoped `--allow-read`, even every
+ * `--allow-*` flag together do not satisfy it, and adding any `--deny-*` flag
+ * to `--allow-all` withdraws it again. stacd reads /sys/class/nvme and
+ * /proc/self/maps and writes /dev/nvme-fabrics and
+ * /sys/class/nvme/nvmeX/delete_controller with Deno's file API, so
+ * `--allow-all` is its narrowest working set. The confinement therefore comes
+ * from outside: the systemd unit (systemd/stacd.service) or the container.
+ *
+ * {@linkcode SCOPED_PERMISSION_FLAGS} is what stacd would get if Deno scoped
+ * those paths like any other; tests/unit/compile_task_test.ts checks that Deno
+ * still refuses it, so the day a Deno release accepts it, that test fails and
+ * this list gets narrowed.
+ */
+
+/** Flags given to `deno compile` / `deno run` for stacd (and stacctl, the same program). */
+export const PERMISSION_FLAGS: readonly string[] = ["--allow-all"];
+
+/** The environment variables stacd reads (contract 2, 9 and the test timer scale). */
+export const STACD_ENV = [
+  "RUNTIME_DIRECTORY",
+  "NOTIFY_SOCKET",
+  "JOURNAL_STREAM",
+  "DBUS_SYSTEM_BUS_ADDRESS",
+  "STACD_TEST_TIMER_SCALE",
+] as const;
+
+/**
+ * What stacd touches, as scoped flags: the configs, sysfs and procfs reads,
+ * the fabrics device, the controllers' delete_controller files, the runtime
+ * directory and the system bus socket under /run, libnvme/libudev/libc over
+ * FFI, `Deno.uid()` for the root check, and the resolver (node:dns asks for
+ * net permission on every host name stacd.conf may hold).
+ */
+export const SCOPED_PERMISSION_FLAGS: readonly string[] = [
+  "--allow-read=/etc/stas,/etc/nvme,/sys,/proc/self,/dev/nvme-fabrics,/run",
+  "--allow-write=/dev/nvme-fabrics,/sys/class/nvme,/run",
+  "--allow-ffi",
+  `--allow-env=${STACD_ENV.join(",")}`,
+  "--allow-sys=uid",
+  "--allow-net",
+];
+
+/** `deno run` arguments that start `entry` (main.ts) the way the binary runs. */
+export function denoRunArgs(entry: string, args: readonly string[] = []): string[] {
+  return ["run", ...PERMISSION_FLAGS, entry, ...args];
+}
