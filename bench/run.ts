@@ -1,39 +1,88 @@
 /**
- * The benchmark entry (`deno task bench`): boots the test guest once, runs
- * the in-guest benchmarks there, prints one table with the targets and
- * writes it to out/bench.json.
- *   deno task bench [connect_ffi] [converge]
+ * The benchmark entry (`deno task bench`): runs the host benchmarks (stacd
+ * without a kernel: reconcile at scale, D-Bus latency, start-up, memory,
+ * idle cost), then boots the test guest once for the in-guest ones
+ * (connects against the kernel), prints one table with the targets and
+ * writes it to out/bench.json (and out/bench.md, for the README).
+ *
+ *   deno task bench                     everything (about 10 minutes)
+ *   deno task bench host | guest        one part
+ *   deno task bench idle converge ...   named benchmarks (host or guest)
  */
 import { runInGuest } from "../tests/guest/guest.ts";
 import { checkoutDir } from "../tests/guest/host.ts";
 import { ensureHostPackages } from "../tests/guest/setup.ts";
 import type { Figure } from "./guest/common.ts";
+import { HOST_BENCHES, hostDescription, runHostBenches } from "./host/main.ts";
+
+const hostNames = Object.keys(HOST_BENCHES);
+const args = Deno.args;
+const everything = args.length === 0;
+const hostSelected = everything || args.includes("host")
+  ? hostNames
+  : args.filter((a) => hostNames.includes(a));
+// Any other name is a guest benchmark; bench/guest/main.ts refuses unknown ones.
+const guestArgs = args.filter((a) => a !== "host" && a !== "guest" && !hostNames.includes(a));
+const runGuest = everything || args.includes("guest") || guestArgs.length > 0;
 
 await ensureHostPackages();
-const deno = `${checkoutDir}/node_modules/.bin/deno`;
-const args = Deno.args.map((a) => `'${a}'`).join(" ");
-const r = await runInGuest({
-  script: `exec '${deno}' run --allow-all --frozen bench/guest/main.ts ${args}\n`,
-  timeoutMs: 1_200_000,
-  onOutput: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
-});
-if (r.exitCode !== 0) {
-  console.error(r.console);
-  Deno.exit(r.exitCode ?? 1);
+const started = performance.now();
+const host = hostDescription();
+const figures: Figure[] = [];
+if (hostSelected.length > 0) figures.push(...await runHostBenches(hostSelected));
+
+let guestKernel: string | undefined;
+if (runGuest) {
+  const deno = `${checkoutDir}/node_modules/.bin/deno`;
+  const quoted = guestArgs.map((a) => `'${a}'`).join(" ");
+  const r = await runInGuest({
+    script: `exec '${deno}' run --allow-all --frozen bench/guest/main.ts ${quoted}\n`,
+    timeoutMs: 1_200_000,
+    onOutput: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+  });
+  if (r.exitCode !== 0) {
+    console.error(r.console);
+    Deno.exit(r.exitCode ?? 1);
+  }
+  const result = JSON.parse(await Deno.readTextFile(`${r.outDir}/bench.json`)) as {
+    kernel: string;
+    figures: Figure[];
+  };
+  guestKernel = result.kernel;
+  figures.push(...result.figures);
 }
-const result = JSON.parse(await Deno.readTextFile(`${r.outDir}/bench.json`)) as {
-  kernel: string;
-  figures: Figure[];
+
+const date = new Date().toISOString().slice(0, 10);
+const machine = `${host.cpu}, ${host.cpus} CPUs, Linux ${host.kernel}`;
+const format = (f: Figure) => {
+  if (f.unit === "x") return f.value.toFixed(2);
+  const digits = f.value < 100 && f.unit !== "" && !Number.isInteger(f.value) ? 1 : 0;
+  return `${f.value.toFixed(digits)}${f.unit ? ` ${f.unit}` : ""}`;
 };
-const format = (f: Figure) =>
-  f.unit === "x" ? f.value.toFixed(2) : `${f.value.toFixed(0)} ${f.unit}`;
-console.log(
-  `\nstacd benchmarks, ${new Date().toISOString().slice(0, 10)}, guest kernel ${result.kernel}`,
-);
-console.log(`${"figure".padEnd(46)} ${"value".padStart(10)}  target`);
-for (const f of result.figures) {
-  const verdict = f.pass === undefined ? "" : f.pass ? "PASS" : "FAIL";
-  console.log(`${f.name.padEnd(46)} ${format(f).padStart(10)}  ${f.target ?? ""} ${verdict}`);
+const verdict = (f: Figure) => f.pass === undefined ? "" : f.pass ? "PASS" : "FAIL";
+
+console.log(`\nstacd benchmarks, ${date}`);
+console.log(`host: ${machine} (load average ${host.load} at start)`);
+if (guestKernel) console.log(`guest: kernel ${guestKernel} (TCG: compare guest times as ratios)`);
+console.log(`${"figure".padEnd(50)} ${"value".padStart(10)}  target`);
+for (const f of figures) {
+  console.log(`${f.name.padEnd(50)} ${format(f).padStart(10)}  ${f.target ?? ""} ${verdict(f)}`);
 }
+const minutes = (performance.now() - started) / 60_000;
+console.log(`(${minutes.toFixed(1)} min)`);
+
+const markdown = [
+  `Measured ${date} on ${machine}` + (guestKernel ? `; guest kernel ${guestKernel}` : "") +
+  " (`deno task bench`):",
+  "",
+  "| figure | value | target | |",
+  "|---|---:|---|---|",
+  ...figures.map((f) => `| ${f.name.trim()} | ${format(f)} | ${f.target ?? ""} | ${verdict(f)} |`),
+  "",
+].join("\n");
 await Deno.mkdir(`${checkoutDir}/out`, { recursive: true });
-await Deno.writeTextFile(`${checkoutDir}/out/bench.json`, JSON.stringify(result, null, 2));
+await Deno.writeTextFile(
+  `${checkoutDir}/out/bench.json`,
+  JSON.stringify({ date, host, kernel: guestKernel, figures }, null, 2),
+);
+await Deno.writeTextFile(`${checkoutDir}/out/bench.md`, markdown);

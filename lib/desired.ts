@@ -65,7 +65,11 @@ export function desiredControllers(
   const desired = new Map<string, DesiredController>();
   const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
 
-  const admit = (tid: TransportId, make: (tid: TransportId) => DesiredController) => {
+  // `make` gets the key and printable id computed here: each costs a string per entry.
+  const admit = (
+    tid: TransportId,
+    make: (tid: TransportId, key: string, id: string) => DesiredController,
+  ) => {
     const id = printableTid(tid);
     if (!isCompleteTid(tid)) return report(`${id} - Incomplete identity; skipped`, "warning");
     const problem = addressProblem(tid, config.ipFamily);
@@ -74,7 +78,7 @@ export function desiredControllers(
       return report(`${id} - Excluded by configuration`);
     }
     const key = tidKey(tid);
-    if (!desired.has(key)) desired.set(key, make(tid));
+    if (!desired.has(key)) desired.set(key, make(tid, key, id));
   };
 
   for (const entry of config.controllers) {
@@ -87,10 +91,10 @@ export function desiredControllers(
       );
       continue;
     }
-    admit(makeTid(fields, defaults), (tid) => ({
-      key: tidKey(tid),
+    admit(makeTid(fields, defaults), (tid, key, id) => ({
+      key,
       tid,
-      id: printableTid(tid),
+      id,
       origin: "configured",
       ncc: false,
       request: connectRequest(tid, sys, { ...config.connection, ...entry.options }, {
@@ -119,10 +123,10 @@ export function desiredControllers(
         );
         continue;
       }
-      admit(tid, () => ({
-        key: tidKey(tid),
+      admit(tid, (tid, key, id) => ({
+        key,
         tid,
-        id: printableTid(tid),
+        id,
         origin: "discovered",
         dlpe,
         ncc: eflagsNcc(dlpe.eflags),

@@ -85,12 +85,15 @@ export function plan(
 
   if (policy.scope === "all-connections-matching-disconnect-trtypes") {
     const desiredList = [...desired.values()];
+    // Most connections are managed ones, found by device name in O(1); only the
+    // others pay for the match rules against every managed and desired controller.
+    const managedDevices = new Set(managed.map((m) => m.device));
     for (const k of kernel) {
       if (!isIoController(k) || !(policy.trtypes as readonly string[]).includes(k.transport)) {
         continue;
       }
       if (/^(deleting|dead)/.test(k.state)) continue;
-      if (managed.some((m) => m.device === k.device || m.matches(k))) continue;
+      if (managedDevices.has(k.device) || managed.some((m) => m.matches(k))) continue;
       if (desiredList.some((d) => matchesDesired(d, k))) continue;
       result.audit.push({ kernel: k, disconnect: auditMayDisconnect(policy) });
     }

@@ -81,7 +81,8 @@ export function isCompleteTid(tid: TransportId): boolean {
 export function parseIpAddress(text: string): { family: 4 | 6; address: string } | undefined {
   // Every pass compares the same few addresses many times over (each
   // controller against each kernel connection): parse each text once.
-  if (ipCache.has(text)) return ipCache.get(text);
+  const cached = ipCache.get(text);
+  if (cached !== undefined || ipCache.has(text)) return cached;
   const parsed = parseIpAddressUncached(text);
   if (ipCache.size >= IP_CACHE_LIMIT) ipCache.clear();
   ipCache.set(text, parsed);
@@ -113,6 +114,7 @@ function parseIpAddressUncached(text: string): { family: 4 | 6; address: string 
  * (fc WWNN/WWPN pairs, loop). Leaves "" as "".
  */
 export function normalizeAddress(address: string, transport: string): string {
+  if (address === "") return address; // host-traddr, mostly: no lookup needed
   if (transport === "tcp" || transport === "rdma") {
     return parseIpAddress(address)?.address ?? address.toLowerCase();
   }

@@ -15,6 +15,7 @@ import {
   NO_REPLY_EXPECTED,
 } from "./bus_connection.ts";
 import dbus from "dbus-next";
+import { encodeMethodReturn, FAST_SIGNATURES, sendEncoded } from "./fast_reply.ts";
 import {
   INTROSPECTABLE_INTERFACE,
   introspectionXml,
@@ -81,10 +82,12 @@ export function objectDispatcher(
   const xml = introspectionXml(object.spec);
   const parts = object.path.split("/").filter(Boolean);
 
-  const send = (msg: Message, reply: () => Message) => {
+  const send = (msg: Message, reply: () => Message | Uint8Array) => {
     if (msg.flags & NO_REPLY_EXPECTED) return;
     try {
-      bus.send(reply());
+      const encoded = reply();
+      if (encoded instanceof Uint8Array) sendEncoded(bus, encoded);
+      else bus.send(encoded);
     } catch (error) {
       // An unencodable reply (a handler returned the wrong shape): say so rather than go silent.
       log.error(`D-Bus: cannot send the reply to ${msg.member}: ${(error as Error).message}`);
@@ -95,6 +98,12 @@ export function objectDispatcher(
       }
     }
   };
+  // The bulky replies (list_controllers' aa{ss}, the JSON and XML strings) skip
+  // dbus-next's slow marshaller; fast_reply.ts writes the same bytes.
+  const methodReturn = (msg: Message, signature: string, value: unknown) =>
+    FAST_SIGNATURES.has(signature)
+      ? encodeMethodReturn(msg, bus.newSerial(), signature, value)
+      : Msg.newMethodReturn(msg, signature, signature ? [value] : []);
   const fail = (msg: Message, name: string, text: string) =>
     send(msg, () => newErrorReply(msg, name, text));
   const answer = (msg: Message, signature: string, result: () => Result) => {
@@ -107,7 +116,7 @@ export function objectDispatcher(
     };
     try {
       Promise.resolve(result()).then(
-        (value) => send(msg, () => Msg.newMethodReturn(msg, signature, signature ? [value] : [])),
+        (value) => send(msg, () => methodReturn(msg, signature, value)),
         failWith,
       );
     } catch (error) {

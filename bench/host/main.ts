@@ -1,0 +1,57 @@
+/**
+ * The host benchmarks: stacd without a kernel (a FakeKernel composed in
+ * code), run on the host where timings are not slowed down by emulation.
+ * The timed ones run one after another; memory and idle mostly wait, so
+ * they run side by side (about 110 s).
+ *
+ *   deno run -A bench/host/main.ts [reconcile_scale] [dbus_latency] [startup] [memory] [idle]
+ */
+import type { Figure } from "../guest/common.ts";
+import { benchDbusLatency } from "./dbus_latency.ts";
+import { benchIdle } from "./idle.ts";
+import { benchMemory } from "./memory.ts";
+import { benchReconcileScale } from "./reconcile_scale.ts";
+import { benchStartup } from "./startup.ts";
+
+/** Every host bench, in the order of the table. */
+export const HOST_BENCHES: Record<string, () => Promise<Figure[]>> = {
+  reconcile_scale: benchReconcileScale,
+  dbus_latency: benchDbusLatency,
+  startup: benchStartup,
+  memory: benchMemory,
+  idle: benchIdle,
+};
+
+/** Benches that measure a process left alone: safe to run side by side. */
+const WAITING = new Set(["memory", "idle"]);
+
+/** Runs the named host benches (all by default); figures in table order. */
+export async function runHostBenches(names = Object.keys(HOST_BENCHES)): Promise<Figure[]> {
+  const unknown = names.filter((n) => !(n in HOST_BENCHES));
+  if (unknown.length > 0) throw new Error(`Unknown host bench ${unknown.join(", ")}`);
+  const results = new Map<string, Figure[]>();
+  for (const name of names.filter((n) => !WAITING.has(n))) {
+    console.log(`bench (host): ${name}`);
+    results.set(name, await HOST_BENCHES[name]!());
+  }
+  const waiting = names.filter((n) => WAITING.has(n));
+  if (waiting.length > 0) console.log(`bench (host): ${waiting.join(" and ")} (~110 s)`);
+  await Promise.all(waiting.map(async (n) => results.set(n, await HOST_BENCHES[n]!())));
+  return Object.keys(HOST_BENCHES).flatMap((n) => results.get(n) ?? []);
+}
+
+/** What the table says about the machine. */
+export function hostDescription(): { cpu: string; cpus: number; kernel: string; load: string } {
+  const cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
+  return {
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown CPU",
+    cpus: navigator.hardwareConcurrency,
+    kernel: Deno.readTextFileSync("/proc/sys/kernel/osrelease").trim(),
+    load: Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" "),
+  };
+}
+
+if (import.meta.main) {
+  const figures = await runHostBenches(Deno.args.length > 0 ? Deno.args : undefined);
+  for (const f of figures) console.log(f);
+}
