@@ -89,7 +89,14 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
   } catch (error) {
     fail((error as Error).message);
   }
-  let app: App;
+  // Signals are taken from the start: SIGHUP's default action would kill a
+  // stacd still starting up. A reload asked for then is done once it runs.
+  const stopped = Promise.withResolvers<void>();
+  let app: App | undefined;
+  let reloadAsked = false;
+  Deno.addSignalListener("SIGTERM", stopped.resolve);
+  Deno.addSignalListener("SIGINT", stopped.resolve);
+  Deno.addSignalListener("SIGHUP", () => app ? app.reload() : reloadAsked = true);
   try {
     app = await startApp({
       confFile: command.confFile,
@@ -104,11 +111,8 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
     if (error instanceof HostNqnError) fail(error.message);
     throw error;
   }
+  if (reloadAsked) app.reload();
 
-  const stopped = Promise.withResolvers<void>();
-  Deno.addSignalListener("SIGTERM", stopped.resolve);
-  Deno.addSignalListener("SIGINT", stopped.resolve);
-  Deno.addSignalListener("SIGHUP", () => app.reload());
   await stopped.promise;
   log.info("Stopping stacd (connections are kept)");
   await app.stop();

@@ -81,12 +81,18 @@ export function openLibnvme(): Deno.DynamicLibrary<typeof libnvmeSymbols> {
 
 /** enum nvme_version */
 export const NVME_VERSION_PROJECT = 0;
-/** syslog.h LOG_NOTICE: libnvme's connect failure message is logged at this level. */
-export const LOG_NOTICE = 5;
+/**
+ * syslog.h LOG_INFO: the level of libnvme's log that stacd reads. 1.3 logs
+ * a refused connect at LOG_ERR, 1.13 at LOG_INFO ("Failed to write to
+ * /dev/nvme-fabrics: <reason>"); the option string itself, which carries the
+ * DH-HMAC-CHAP keys, is logged at LOG_DEBUG only, so never read that level.
+ */
+export const LOG_INFO = 6;
 
 /**
  * Byte offsets of `struct nvme_fabrics_config` on x86_64 / aarch64 (LP64).
- * Fields that a version lacks are absent.
+ * Fields that a version lacks are absent; stacd writes only the fields
+ * every verified version has (the TLS ones keep nvmf_default_config's values).
  */
 export interface FabricsConfigLayout {
   readonly size: number;
@@ -106,6 +112,14 @@ export interface FabricsConfigLayout {
   readonly hdr_digest: number;
   readonly data_digest: number;
   readonly tls: number;
+  /** long keyring: TLS keyring serial (1.4+). */
+  readonly keyring?: number;
+  /** long tls_key: TLS PSK serial (1.4+). */
+  readonly tls_key?: number;
+  /** long tls_configured_key: serial of the configured PSK (1.11+). */
+  readonly tls_configured_key?: number;
+  /** bool concat: secure channel concatenation (1.11+). */
+  readonly concat?: number;
 }
 
 /** libnvme 1.3 (Debian 12): two pointers, nine ints, five bools, padded to 8. */
@@ -129,7 +143,37 @@ const LAYOUT_1_3: FabricsConfigLayout = {
   tls: 56,
 };
 
+/**
+ * libnvme 1.13 (Debian 13): the 1.3 fields, then three longs for TLS keys
+ * after `tos` (8-aligned, so 4 bytes of padding), then six bools (`concat`
+ * added), padded to 8.
+ */
+const LAYOUT_1_13: FabricsConfigLayout = {
+  size: 88,
+  host_traddr: 0,
+  host_iface: 8,
+  queue_size: 16,
+  nr_io_queues: 20,
+  reconnect_delay: 24,
+  ctrl_loss_tmo: 28,
+  fast_io_fail_tmo: 32,
+  keep_alive_tmo: 36,
+  nr_write_queues: 40,
+  nr_poll_queues: 44,
+  tos: 48,
+  keyring: 56,
+  tls_key: 64,
+  tls_configured_key: 72,
+  duplicate_connect: 80,
+  disable_sqflow: 81,
+  hdr_digest: 82,
+  data_digest: 83,
+  tls: 84,
+  concat: 85,
+};
+
 /** Verified layouts by libnvme "major.minor" version. */
 export const FABRICS_CONFIG_LAYOUTS: ReadonlyMap<string, FabricsConfigLayout> = new Map([
   ["1.3", LAYOUT_1_3],
+  ["1.13", LAYOUT_1_13],
 ]);

@@ -39,7 +39,7 @@ export interface App {
 /** Starts everything; throws HostNqnError when sys.conf gives no usable host NQN. */
 export async function startApp(o: AppOptions): Promise<App> {
   const { log, nvme, udev } = o;
-  const kernel = new RealKernel(nvme);
+  const kernel = new RealKernel(nvme, { warn: (message) => log.warning(message) });
   if (kernel.connectPath === "fabrics-device") {
     log.warning(
       `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,

@@ -28,7 +28,7 @@ export function acquireInstanceLock(runtimeDir: string): InstanceLock {
   const fd = c.open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
   if (fd < 0) {
     lib.close();
-    throw new Error(`Cannot open ${path}`);
+    throw new Error(`Cannot open ${path}: ${whyNotOpened(path)}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     c.close(fd);
@@ -54,4 +54,18 @@ export function acquireInstanceLock(runtimeDir: string): InstanceLock {
       lib.close();
     },
   };
+}
+
+/**
+ * The OS's reason why `path` cannot be opened for writing (e.g. "Read-only
+ * file system"), asked again through Deno, so that the one-line failure
+ * says what to fix.
+ */
+function whyNotOpened(path: string): string {
+  try {
+    Deno.openSync(path, { read: true, write: true, create: true }).close();
+    return "reason unknown";
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }

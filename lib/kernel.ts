@@ -3,11 +3,15 @@
  * connections, libnvme for connect and disconnect. Where libnvme's fabrics
  * config layout is not verified for the installed version, connects go
  * through /dev/nvme-fabrics directly (the kernel's stable interface), which
- * the caller is told about once.
+ * the caller is told about once. Settings the running kernel cannot take
+ * (DH-HMAC-CHAP keys without kernel authentication, host-iface where the
+ * driver does not list it) are left out of every connect (contract 6), and
+ * reported once per setting through `warn`.
  */
 import type { Kernel } from "./controller.ts";
 import { connectViaFabricsDevice } from "./fabrics_device.ts";
 import type { ConnectRequest } from "./fabrics_options.ts";
+import { type FabricsSupport, readFabricsSupport, supportedRequest } from "./fabrics_support.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import { Libnvme } from "./libnvme.ts";
 import { readNvmeControllers } from "./nvme_sysfs.ts";
@@ -15,15 +19,31 @@ import { readNvmeControllers } from "./nvme_sysfs.ts";
 export interface RealKernelOptions {
   /** sysfs class directory, for tests against a fake tree. */
   sysfsRoot?: string;
+  /** What the kernel supports; read from the running kernel at the first connect when absent. */
+  support?: FabricsSupport;
+  /** Told once per setting the kernel cannot take (e.g. the logger's warning). */
+  warn?: (message: string) => void;
 }
+
+/** Why a setting is left out, by its config name. */
+const UNSUPPORTED: Record<string, string> = {
+  "dhchap-secret": "the kernel has no NVMe authentication (DH-HMAC-CHAP)",
+  "dhchap-ctrl-secret": "the kernel has no NVMe authentication (DH-HMAC-CHAP)",
+  "host-iface": "the kernel's nvme-fabrics does not take host_iface",
+};
 
 export class RealKernel implements Kernel {
   readonly #nvme: Libnvme;
   readonly #sysfsRoot: string | undefined;
+  readonly #warn: (message: string) => void;
+  #support: Promise<FabricsSupport> | undefined;
+  readonly #warned = new Set<string>();
 
   constructor(nvme: Libnvme, options: RealKernelOptions = {}) {
     this.#nvme = nvme;
     this.#sysfsRoot = options.sysfsRoot;
+    this.#warn = options.warn ?? (() => {});
+    if (options.support) this.#support = Promise.resolve(options.support);
   }
 
   /** Whether connects use libnvme (verified layout) or the option string. */
@@ -31,14 +51,26 @@ export class RealKernel implements Kernel {
     return this.#nvme.layout ? "libnvme" : "fabrics-device";
   }
 
+  /** The running kernel's fabrics capabilities (read once). */
+  support(): Promise<FabricsSupport> {
+    this.#support ??= readFabricsSupport();
+    return this.#support;
+  }
+
   list(): Promise<KernelController[]> {
     return Promise.resolve(readNvmeControllers({ root: this.#sysfsRoot }));
   }
 
   async connect(request: ConnectRequest): Promise<string> {
-    if (!this.#nvme.layout) return (await connectViaFabricsDevice(request)).device;
-    using ctrl = this.#nvme.controller(request.host, request.target);
-    return await ctrl.connect(request.options);
+    const { request: passed, dropped } = supportedRequest(request, await this.support());
+    for (const setting of dropped) {
+      if (this.#warned.has(setting)) continue;
+      this.#warned.add(setting);
+      this.#warn(`${setting} is configured but not passed: ${UNSUPPORTED[setting]}`);
+    }
+    if (!this.#nvme.layout) return (await connectViaFabricsDevice(passed)).device;
+    using ctrl = this.#nvme.controller(passed.host, passed.target);
+    return await ctrl.connect(passed.options);
   }
 
   async disconnect(device: string): Promise<void> {

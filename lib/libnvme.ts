@@ -11,11 +11,11 @@
 import {
   FABRICS_CONFIG_LAYOUTS,
   type FabricsConfigLayout,
-  LOG_NOTICE,
+  LOG_INFO,
   NVME_VERSION_PROJECT,
   openLibnvme,
 } from "../ffi/libnvme.ts";
-import { openLibcStdio } from "../ffi/libc_stdio.ts";
+import { MFD_CLOEXEC, openLibcStdio } from "../ffi/libc_stdio.ts";
 import {
   cstr,
   type Handle,
@@ -41,7 +41,10 @@ export class NvmeError extends Error {
   }
 }
 
-/** Raised instead of filling a struct whose layout was not verified for this libnvme. */
+/**
+ * Raised instead of filling a struct whose layout was not verified for this
+ * libnvme; the message names the version found and the verified ones.
+ */
 export class UnverifiedLayoutError extends Error {
   constructor(readonly version: string) {
     super(
@@ -86,16 +89,20 @@ export class Libnvme {
   readonly layout: FabricsConfigLayout | undefined;
   #closed = false;
 
-  private constructor(lib: Lib, libc: Libc) {
+  private constructor(lib: Lib, libc: Libc, version: string | undefined) {
     this.#lib = lib;
     this.#libc = libc;
-    this.version = detectVersion(lib);
+    this.version = version ?? detectVersion(lib);
     this.layout = FABRICS_CONFIG_LAYOUTS.get(majorMinor(this.version));
   }
 
-  /** Loads libnvme and libc; throws LibraryNotFoundError naming every path tried. */
-  static open(): Libnvme {
-    return new Libnvme(openLibnvme(), openLibcStdio());
+  /**
+   * Loads libnvme and libc; throws LibraryNotFoundError naming every path
+   * tried. `options.version` stands in for the detected version (tests use
+   * it to see how an unverified version is handled).
+   */
+  static open(options: { version?: string } = {}): Libnvme {
+    return new Libnvme(openLibnvme(), openLibcStdio(), options.version);
   }
 
   /** A controller object, not yet connected. */
@@ -176,7 +183,7 @@ export class NvmeController {
     this.#version = version;
     this.#log = new MemoryLog(libc);
     const s = lib.symbols;
-    this.#root = s.nvme_create_root(this.#log.stream, LOG_NOTICE);
+    this.#root = s.nvme_create_root(this.#log.stream, LOG_INFO);
     if (this.#root === null) {
       this.#log.close();
       throw new NvmeError("nvme_create_root", 0, "out of memory");
@@ -337,29 +344,45 @@ export class NvmeController {
   }
 }
 
-/** A `FILE *` backed by memory (open_memstream), read back line by line. */
+/**
+ * A `FILE *` over a memfd (libnvme's log of one controller), read back line
+ * by line. libnvme 1.3 writes through the FILE (flushed before reading),
+ * 1.13 writes to its descriptor; both append at the shared file offset.
+ */
 class MemoryLog {
   readonly #libc: Libc;
-  readonly #bufferSlot = new PointerSlot();
-  readonly #sizeSlot = new BigUint64Array(1);
+  readonly #fd: number;
   #consumed = 0;
   stream: Handle;
 
   constructor(libc: Libc) {
     this.#libc = libc;
-    this.stream = libc.symbols.open_memstream(this.#bufferSlot.buffer, this.#sizeSlot);
-    if (this.stream === null) throw new NvmeError("open_memstream", 0, "out of memory");
+    this.#fd = libc.symbols.memfd_create(cstr("libnvme-log")!, MFD_CLOEXEC);
+    if (this.#fd < 0) throw new NvmeError("memfd_create", 0, "cannot create libnvme's log");
+    this.stream = libc.symbols.fdopen(this.#fd, cstr("w")!);
+    if (this.stream === null) {
+      libc.symbols.close(this.#fd);
+      throw new NvmeError("fdopen", 0, "cannot create libnvme's log");
+    }
   }
 
   /** What was logged since the last take(), as one line without libnvme's function prefix. */
   take(): string {
     if (this.stream === null) return "";
     this.#libc.symbols.fflush(this.stream);
-    const size = Number(this.#sizeSlot[0] ?? 0n);
-    if (size <= this.#consumed) return "";
-    const bytes = readBytes(this.#bufferSlot.value, size - this.#consumed, this.#consumed);
-    this.#consumed = size;
-    return new TextDecoder().decode(bytes)
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const chunk = new Uint8Array(4096);
+      const n = Number(
+        this.#libc.symbols.pread(this.#fd, chunk, BigInt(chunk.length), BigInt(this.#consumed)),
+      );
+      if (n <= 0) break;
+      chunks.push(chunk.subarray(0, n));
+      this.#consumed += n;
+    }
+    if (chunks.length === 0) return "";
+    const text = chunks.map((c) => new TextDecoder().decode(c)).join("");
+    return text
       .split("\n")
       .map((line) => line.replace(/^[\w]+: /, "").trim())
       .filter((line) => line.length > 0)
@@ -369,7 +392,6 @@ class MemoryLog {
   close(): void {
     if (this.stream === null) return;
     this.#libc.symbols.fclose(this.stream);
-    this.#libc.symbols.free(this.#bufferSlot.value);
     this.stream = null;
   }
 }

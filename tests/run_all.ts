@@ -1,7 +1,8 @@
 /**
  * The whole test suite, as the README's test command and CI run it:
  * formatting, lint and type checks, the unit tests on the host, then the
- * real-kernel tests in the guest; ends with one summary line
+ * real-kernel tests in the guest, once on each platform (Debian 12 / 6.1, then
+ * Debian 13 / 6.12: tests/guest/platform.ts); ends with one summary line
  * (`tests: N passed, N failed, N skipped`). Exits non-zero if any step failed.
  *
  *   deno task test            (everything)
@@ -36,8 +37,14 @@ const failedSteps: string[] = [];
 if (!await step("check", ["task", "check"])) failedSteps.push("check");
 if (!await step("unit", ["task", "test:unit"])) failedSteps.push("unit");
 if (!noGuest && !await step("guest", ["task", "test:guest"])) failedSteps.push("guest");
+if (!noGuest && !await step("guest debian13", ["task", "test:guest:debian13"])) {
+  failedSteps.push("guest debian13");
+}
 
-const reports = ["junit-unit.xml", ...(noGuest ? [] : ["junit-guest.xml"])];
+const reports = [
+  "junit-unit.xml",
+  ...(noGuest ? [] : ["junit-guest.xml", "junit-guest-debian13.xml"]),
+];
 const total = { passed: 0, failed: 0, skipped: 0 };
 for (const report of reports) {
   const xml = await Deno.readTextFile(`${out}/${report}`).catch(() => undefined);

@@ -1,18 +1,23 @@
 /**
  * Runs a shell script as root inside a throwaway QEMU guest (TCG) whose root
- * is the host's, shared read-only over 9p, with the NVMe/TCP host and target
+ * is shared read-only over 9p from the host (the host's own root, or the
+ * Debian 13 tree: see platform.ts), with the NVMe/TCP host and target
  * drivers loaded. Tests that need a real kernel go through here.
  *
- * Usage: deno run -A tests/guest/guest.ts [--timeout SECONDS] FILE.sh
+ * Usage: deno run -A tests/guest/guest.ts [--platform debian12|debian13] [--timeout SECONDS] FILE.sh
+ *   (the platform defaults to $GUEST_PLATFORM, else debian12)
  */
 import { cacheDir, checkoutDir } from "./host.ts";
 import { buildInitramfs } from "./initramfs.ts";
 import { bootImage } from "./kernel.ts";
+import { platformFromEnv, type PlatformName, platformName, preparePlatform } from "./platform.ts";
 
 /** What {@linkcode runInGuest} runs and with what resources. */
 export interface GuestOptions {
   /** Shell script text, run by /bin/sh as root with the checkout as cwd. */
   script: string;
+  /** Which root and kernel to boot; default `$GUEST_PLATFORM`, else debian12. */
+  platform?: PlatformName;
   /** QEMU is killed after this long; default 5 minutes. */
   timeoutMs?: number;
   memoryMiB?: number;
@@ -36,6 +41,9 @@ export interface GuestResult {
   console: string;
   /** Host folder holding what the script wrote to $GUEST_OUT. */
   outDir: string;
+  platform: PlatformName;
+  /** The guest kernel's version. */
+  kernel: string;
   /** QEMU start to the script's start (kernel boot, mounts, module loads); null if never reached. */
   bootMs: number | null;
   totalMs: number;
@@ -49,7 +57,8 @@ const PREPARE = `${checkoutDir}/tests/guest/prepare.sh`;
 export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
   const started = performance.now();
   assertVisibleInGuest(checkoutDir);
-  const { path: initrd, kernel } = await buildInitramfs();
+  const platform = await preparePlatform(opts.platform ?? platformFromEnv());
+  const { path: initrd, kernel } = await buildInitramfs(platform.kernel);
   const image = await bootImage(kernel);
   await Deno.mkdir(`${cacheDir}/runs`, { recursive: true });
   await pruneRuns(`${cacheDir}/runs`);
@@ -58,8 +67,16 @@ export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
   const outDir = `${runDir}/out`;
   await Deno.mkdir(outDir);
   await Deno.writeTextFile(`${runDir}/.run-dir`, runDir);
+  await Deno.writeTextFile(`${runDir}/.guest-root`, platform.root);
+  await Deno.writeTextFile(
+    `${runDir}/.guest-binds`,
+    platform.binds.map(([from, to]) => `${from} ${to}\n`).join(""),
+  );
   await Deno.writeTextFile(`${runDir}/script.sh`, opts.script);
-  await Deno.writeTextFile(`${runDir}/guest.sh`, wrapper(runDir, outDir, opts.env ?? {}));
+  await Deno.writeTextFile(
+    `${runDir}/guest.sh`,
+    wrapper(runDir, outDir, { GUEST_PLATFORM: platform.name, ...opts.env }),
+  );
 
   const share = (path: string) => path.replaceAll(",", ",,"); // QEMU's option escaping
   const spawned = performance.now();
@@ -128,6 +145,8 @@ export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
     output,
     console: consoleText,
     outDir,
+    platform: platform.name,
+    kernel: kernel.version,
     bootMs: bootMs === null ? null : Math.round(bootMs),
     totalMs: Math.round(performance.now() - started),
   };
@@ -202,9 +221,11 @@ if (import.meta.main) {
   let timeoutMs: number | undefined;
   const t = args.indexOf("--timeout");
   if (t >= 0) timeoutMs = Number(args.splice(t, 2)[1]) * 1000;
+  const p = args.indexOf("--platform");
+  const platform = platformName(p >= 0 ? args.splice(p, 2)[1] : Deno.env.get("GUEST_PLATFORM"));
   const [file] = args;
   if (!file || args.length !== 1 || Number.isNaN(timeoutMs)) {
-    console.error("Usage: guest.ts [--timeout SECONDS] FILE.sh");
+    console.error("Usage: guest.ts [--platform debian12|debian13] [--timeout SECONDS] FILE.sh");
     Deno.exit(2);
   }
   const abort = new AbortController();
@@ -212,6 +233,7 @@ if (import.meta.main) {
   const out = new TextEncoder();
   const r = await runInGuest({
     script: await Deno.readTextFile(file),
+    platform,
     timeoutMs,
     signal: abort.signal,
     onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
@@ -220,7 +242,8 @@ if (import.meta.main) {
   if (r.exitCode !== 0) console.error(`---- guest console ----\n${r.console}`);
   const why = r.timedOut ? "timed out" : r.exitCode === null ? "guest died" : `exit ${r.exitCode}`;
   console.error(
-    `guest: ${why}, boot ${r.bootMs ?? "-"} ms, total ${r.totalMs} ms, out ${r.outDir}`,
+    `guest ${r.platform} (${r.kernel}): ${why}, boot ${r.bootMs ?? "-"} ms, ` +
+      `total ${r.totalMs} ms, out ${r.outDir}`,
   );
   Deno.exit(r.exitCode ?? (r.timedOut ? 124 : 125));
 }

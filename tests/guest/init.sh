@@ -16,11 +16,22 @@ for m in $(cat /modules); do
 done
 
 opts=trans=virtio,version=9p2000.L,msize=262144
-# cache=loose on the read-only root: without it every exec and file read goes
-# to the host (measured: deno start 3.6-8 s instead of 1.1-1.4 s, any command
-# 0.4 s instead of 0.15 s). The run share stays uncached so results land at once.
-mount -t 9p -o "$opts,ro,cache=loose" hostroot /newroot || fail "mounting the host root failed"
+# cache=loose on the read-only host root: without it every exec and file read
+# goes to the host (measured: deno start 3.6-8 s instead of 1.1-1.4 s, any
+# command 0.4 s instead of 0.15 s). The run share stays uncached so results
+# land at once.
+mount -t 9p -o "$opts,ro,cache=loose" hostroot /host || fail "mounting the host root failed"
 mount -t 9p -o "$opts" run /share || fail "mounting the run share failed"
+# The guest's root is a folder of the host's: "/" itself (Debian 12, the
+# host's own userspace) or a debootstrapped tree (Debian 13). Host folders it
+# must also see (the checkout, the kernel's modules) are bound into it, one
+# "HOST-PATH GUEST-PATH" per line of .guest-binds.
+root=$(cat /share/.guest-root)
+mount -o bind "/host$root" /newroot || fail "binding the root $root failed"
+while read -r from to; do
+  [ -n "$from" ] || continue
+  mount -o bind "/host$from" "/newroot$to" || fail "binding $from to $to failed"
+done </share/.guest-binds
 # The share appears in the guest at the same path as on the host, so paths the
 # test prints or writes mean the same on both sides.
 run_dir=$(cat /share/.run-dir)

@@ -29,7 +29,7 @@ export interface Initramfs {
 /** Returns the cached initramfs for `kernel`, building it first if needed. */
 export async function buildInitramfs(kernel: Kernel = pickKernel()): Promise<Initramfs> {
   const init = await Deno.readTextFile(new URL("./init.sh", import.meta.url));
-  const modules = await resolveModules(kernel.version, BOOT_MODULES);
+  const modules = await resolveModules(kernel, BOOT_MODULES);
   const key = await sha256(JSON.stringify([init, modules, APPLETS]));
   const path = `${cacheDir}/initramfs-${kernel.version}-${key.slice(0, 12)}.cpio.gz`;
   if (await exists(path)) return { path, kernel, cached: true };
@@ -41,7 +41,7 @@ export async function buildInitramfs(kernel: Kernel = pickKernel()): Promise<Ini
   }
   const text = new TextEncoder();
   const entries: CpioEntry[] = [
-    ...["bin", "dev", "proc", "sys", "lib", "lib/modules", "newroot", "share"]
+    ...["bin", "dev", "proc", "sys", "lib", "lib/modules", "host", "newroot", "share"]
       .map((path): CpioEntry => ({ kind: "dir", path })),
     // The kernel opens /dev/console for init's stdio before anything is mounted.
     { kind: "chardev", path: "dev/console", major: 5, minor: 1 },
@@ -78,15 +78,16 @@ interface ModuleFile {
  * Orders `names` and their dependencies so each comes after what it needs
  * (busybox insmod does not resolve dependencies). Built-in ones are skipped.
  */
-async function resolveModules(version: string, names: string[]): Promise<ModuleFile[]> {
+async function resolveModules(kernel: Kernel, names: string[]): Promise<ModuleFile[]> {
   const order: ModuleFile[] = [];
   const seen = new Set<string>();
+  const where = ["-b", kernel.moduleBase, "-k", kernel.version];
   const visit = async (name: string) => {
     if (seen.has(name)) return;
     seen.add(name);
-    const path = (await runOk("modinfo", ["-k", version, "-n", name])).trim();
+    const path = (await runOk("modinfo", [...where, "-n", name])).trim();
     if (path === "(builtin)") return;
-    const depends = (await runOk("modinfo", ["-k", version, "-F", "depends", name])).trim();
+    const depends = (await runOk("modinfo", [...where, "-F", "depends", name])).trim();
     for (const dep of depends.split(",").filter(Boolean)) await visit(dep);
     order.push({ name, path });
   };

@@ -8,10 +8,17 @@ import { cacheDir } from "./host.ts";
 
 /** A kernel the guest can boot. */
 export interface Kernel {
-  /** The version its modules are installed under (/lib/modules/VERSION). */
+  /** The version its modules are installed under (BASE/lib/modules/VERSION). */
   version: string;
-  /** The distribution's /boot/vmlinuz-VERSION. */
+  /** The distribution's vmlinuz-VERSION. */
   bzImage: string;
+  /** Its build configuration (config-VERSION). */
+  config: string;
+  /**
+   * The folder holding lib/modules/VERSION: "/" for the host's installed
+   * kernels, the unpacked package's usr/ for others (modinfo -b, depmod -b).
+   */
+  moduleBase: string;
 }
 
 /**
@@ -26,7 +33,7 @@ export function pickKernel(version = Deno.env.get("GUEST_KERNEL")): Kernel {
     if (!usable(version)) {
       throw new Error(`Kernel "${version}" lacks /boot/vmlinuz-${version} or its modules`);
     }
-    return { version, bzImage: `/boot/vmlinuz-${version}` };
+    return hostKernel(version);
   }
   const versions = [...Deno.readDirSync("/boot")]
     .map((e) => e.name.match(/^vmlinuz-(.+)$/)?.[1])
@@ -34,7 +41,16 @@ export function pickKernel(version = Deno.env.get("GUEST_KERNEL")): Kernel {
     .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   const newest = versions.at(-1);
   if (!newest) throw new Error("No /boot/vmlinuz-* with modules: run tests/guest/setup.ts");
-  return { version: newest, bzImage: `/boot/vmlinuz-${newest}` };
+  return hostKernel(newest);
+}
+
+function hostKernel(version: string): Kernel {
+  return {
+    version,
+    bzImage: `/boot/vmlinuz-${version}`,
+    config: `/boot/config-${version}`,
+    moduleBase: "/",
+  };
 }
 
 /** Compressed payloads a bzImage may carry, by magic number, with the tool that unpacks them. */
@@ -52,7 +68,7 @@ const PAYLOADS = [
 export async function bootImage(kernel: Kernel): Promise<string> {
   const elf = `${cacheDir}/vmlinux-${kernel.version}`;
   if (exists(elf)) return elf;
-  const config = await Deno.readTextFile(`/boot/config-${kernel.version}`).catch(() => "");
+  const config = await Deno.readTextFile(kernel.config).catch(() => "");
   if (!/^CONFIG_PVH=y$/m.test(config)) return kernel.bzImage;
   const image = await Deno.readFile(kernel.bzImage);
   for (const { magic, args } of PAYLOADS) {

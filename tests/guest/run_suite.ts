@@ -3,13 +3,15 @@
  * the guest tests here (TCG makes that slow in the guest), then boots ONE
  * guest that runs every tests/guest/**\/*_guest_test.ts with `deno test`.
  *
- * Usage: deno run -A tests/guest/run_suite.ts [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
+ * Usage: deno run -A tests/guest/run_suite.ts [--platform debian12|debian13] [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
+ *   --platform defaults to $GUEST_PLATFORM, else debian12 (see platform.ts);
  *   FILTER keeps the test files whose path contains it; DENO_TEST_ARGS go to
  *   `deno test` in the guest (e.g. -- --filter "port removed").
  */
 import { checkoutDir, run } from "./host.ts";
 import { ensureHostPackages } from "./setup.ts";
 import { runInGuest } from "./guest.ts";
+import { platformName } from "./platform.ts";
 
 const args = [...Deno.args];
 const dash = args.indexOf("--");
@@ -22,12 +24,21 @@ const skipCheck = take("--no-check");
 const j = args.indexOf("--junit");
 const junitFile = j >= 0 ? args.splice(j, 2)[1] : undefined;
 const t = args.indexOf("--timeout");
-const timeoutMs = t >= 0 ? Number(args.splice(t, 2)[1]) * 1000 : 600_000;
+const timeoutMs = t >= 0 ? Number(args.splice(t, 2)[1]) * 1000 : 1_200_000;
+const p = args.indexOf("--platform");
+const platformArg = p >= 0 ? args.splice(p, 2)[1] ?? "?" : Deno.env.get("GUEST_PLATFORM");
 const [filter = ""] = args;
+const usage = "Usage: run_suite.ts [--platform debian12|debian13] [--no-check] " +
+  "[--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]";
 if (args.length > 1 || Number.isNaN(timeoutMs)) {
-  console.error(
-    "Usage: run_suite.ts [--no-check] [--timeout SECONDS] [FILTER] [-- DENO_TEST_ARGS]",
-  );
+  console.error(usage);
+  Deno.exit(2);
+}
+let platform;
+try {
+  platform = platformName(platformArg);
+} catch (error) {
+  console.error(`${(error as Error).message}\n${usage}`);
   Deno.exit(2);
 }
 
@@ -51,7 +62,7 @@ if (!skipCheck) {
   }
 }
 
-console.log(`guest: running ${files.join(" ")}`);
+console.log(`guest ${platform}: running ${files.join(" ")}`);
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const out = new TextEncoder();
 // --frozen: the checkout is read-only in the guest, so deno must never try to
@@ -62,6 +73,7 @@ const r = await runInGuest({
   } test --allow-all --no-check --frozen --junit-path="$GUEST_OUT/junit.xml" ${
     [...testArgs, ...files].map(quote).join(" ")
   }\n`,
+  platform,
   timeoutMs,
   onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
 });
@@ -71,7 +83,10 @@ if (junitFile) {
   await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
 }
 const seconds = (ms: number | null) => ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`;
-console.log(`guest: boot ${seconds(r.bootMs)}, total ${seconds(r.totalMs)}, out ${r.outDir}`);
+console.log(
+  `guest ${r.platform} (kernel ${r.kernel}): boot ${seconds(r.bootMs)}, ` +
+    `total ${seconds(r.totalMs)}, out ${r.outDir}`,
+);
 if (r.exitCode !== 0) {
   const why = r.timedOut
     ? "timed out"

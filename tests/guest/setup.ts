@@ -45,15 +45,17 @@ export async function missingPackages(packages: readonly string[]): Promise<stri
 }
 
 /**
- * Installs whatever of {@linkcode HOST_PACKAGES} is missing and reports what
- * it did through `log`. Touches apt only when something is missing.
+ * Installs whatever of `packages` (default {@linkcode HOST_PACKAGES}) is
+ * missing and reports what it did through `log`. Touches apt only when
+ * something is missing.
  */
 export async function ensureHostPackages(
   log: (line: string) => void = console.log,
+  packages: readonly string[] = HOST_PACKAGES,
 ): Promise<{ installed: string[] }> {
-  const missing = await missingPackages(HOST_PACKAGES);
+  const missing = await missingPackages(packages);
   if (missing.length === 0) {
-    log(`setup: all ${HOST_PACKAGES.length} host packages present`);
+    if (packages === HOST_PACKAGES) log(`setup: all ${packages.length} host packages present`);
     return { installed: [] };
   }
   if (Deno.uid() !== 0) {

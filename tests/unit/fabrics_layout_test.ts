@@ -1,14 +1,18 @@
 /**
  * Every verified `struct nvme_fabrics_config` layout matches offsetof() and
  * sizeof() as the C compiler computes them from that libnvme version's own
- * headers (compiled here with cc; the headers come from libnvme-dev).
+ * headers (compiled here with cc). 1.3's come from the host's libnvme-dev
+ * (Debian 12); 1.13's from Debian 13's libnvme-dev package, which the guest
+ * bed's debian13.ts fetches and unpacks into .cache/ the first time.
  */
 import assert from "node:assert/strict";
 import { FABRICS_CONFIG_LAYOUTS } from "../../ffi/libnvme.ts";
+import { libnvmeHeaders } from "../guest/debian13.ts";
 
-/** Where the headers of each verified version are found on a test machine. */
-const HEADER_DIRS: Record<string, string> = {
-  "1.3": "/usr/include",
+/** Where the headers of each verified version are found (fetched if need be). */
+const HEADER_DIRS: Record<string, () => Promise<string>> = {
+  "1.3": () => Promise.resolve("/usr/include"),
+  "1.13": () => libnvmeHeaders("1.13"),
 };
 
 async function installedLibnvmeDev(): Promise<string> {
@@ -49,8 +53,9 @@ async function probeLayout(includeDir: string, fields: string[]): Promise<Record
 
 for (const [version, layout] of FABRICS_CONFIG_LAYOUTS) {
   Deno.test(`fabrics config layout of libnvme ${version} matches its headers`, async () => {
-    const includeDir = HEADER_DIRS[version];
-    assert.ok(includeDir, `no header location known for libnvme ${version}`);
+    const headers = HEADER_DIRS[version];
+    assert.ok(headers, `no header location known for libnvme ${version}`);
+    const includeDir = await headers();
     if (includeDir === "/usr/include") {
       assert.match(await installedLibnvmeDev(), new RegExp(`^${version.replace(".", "\\.")}\\b`));
     }

@@ -18,3 +18,17 @@ Deno.test("a second stacd is refused at once, naming the first one's PID", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a lock file that cannot be opened is reported with the OS's reason", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Root writes anywhere, so a directory in the lock file's place stands in for a read-only one.
+    await Deno.mkdir(`${dir}/run/stacd.lock`, { recursive: true });
+    assert.throws(
+      () => acquireInstanceLock(`${dir}/run`),
+      /Cannot open .*stacd\.lock: Is a directory/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

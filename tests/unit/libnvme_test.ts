@@ -4,7 +4,8 @@
  * not crash; connects that succeed are tested in the guest.
  */
 import assert from "node:assert/strict";
-import { Libnvme, NvmeError } from "../../lib/libnvme.ts";
+import { Libnvme, NvmeError, UnverifiedLayoutError } from "../../lib/libnvme.ts";
+import { RealKernel } from "../../lib/kernel.ts";
 import { FABRICS_CONFIG_LAYOUTS } from "../../ffi/libnvme.ts";
 
 const host = {
@@ -49,4 +50,27 @@ Deno.test("NvmeController.close() is idempotent and later use throws instead of 
   ctrl.close();
   ctrl.close();
   await assert.rejects(ctrl.disconnect(), /after close/);
+});
+
+Deno.test("each verified libnvme version picks its own layout (1.3: 64 bytes, 1.13: 88)", () => {
+  for (const [version, size] of [["1.3.0", 64], ["1.13", 88], ["1.13.1", 88]] as const) {
+    using nvme = Libnvme.open({ version });
+    assert.equal(nvme.layout?.size, size, version);
+  }
+});
+
+Deno.test("an unverified libnvme version is refused, naming it and the verified versions", async () => {
+  using nvme = Libnvme.open({ version: "1.8.0" });
+  assert.equal(nvme.layout, undefined);
+  using ctrl = nvme.controller(host, target);
+  await assert.rejects(ctrl.connect(), (error: unknown) => {
+    assert.ok(error instanceof UnverifiedLayoutError);
+    assert.equal(
+      error.message,
+      "libnvme 1.8.0: struct nvme_fabrics_config layout not verified (verified: 1.3, 1.13)",
+    );
+    return true;
+  });
+  // stacd still runs: connects take the option-string path instead.
+  assert.equal(new RealKernel(nvme).connectPath, "fabrics-device");
 });
