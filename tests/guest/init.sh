@@ -28,15 +28,6 @@ mount -t 9p -o "$opts" run /share || fail "mounting the run share failed"
 # "HOST-PATH GUEST-PATH" per line of .guest-binds.
 root=$(cat /share/.guest-root)
 mount -o bind "/host$root" /newroot || fail "binding the root $root failed"
-while read -r from to; do
-  [ -n "$from" ] || continue
-  mount -o bind "/host$from" "/newroot$to" || fail "binding $from to $to failed"
-done </share/.guest-binds
-# The share appears in the guest at the same path as on the host, so paths the
-# test prints or writes mean the same on both sides.
-run_dir=$(cat /share/.run-dir)
-mount -o move /share "/newroot$run_dir" || fail "moving the run share to $run_dir failed"
-
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
@@ -45,6 +36,17 @@ mount -t devpts devpts /newroot/dev/pts
 for d in /tmp /run /root /dev/shm; do
   mount -t tmpfs tmpfs "/newroot$d" || fail "mounting tmpfs on $d failed"
 done
+# Binds after the tmpfs mounts: a checkout under /tmp (where CI may clone)
+# stays visible, bound over the guest's fresh /tmp.
+while read -r from to; do
+  [ -n "$from" ] || continue
+  mkdir -p "/newroot$to" 2>/dev/null
+  mount -o bind "/host$from" "/newroot$to" || fail "binding $from to $to failed"
+done </share/.guest-binds
+# The share appears in the guest at the same path as on the host, so paths the
+# test prints or writes mean the same on both sides.
+run_dir=$(cat /share/.run-dir)
+mount -o move /share "/newroot$run_dir" || fail "moving the run share to $run_dir failed"
 
 # ttyS1 carries the test's output to the host untranslated (no \r\n). The
 # test writes into a pipe, not the tty, so that tools log as they do in CI
