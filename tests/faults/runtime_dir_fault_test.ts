@@ -1,0 +1,136 @@
+/**
+ * The runtime directory (last-known config, lock, health socket) full or
+ * read-only: a tiny tmpfs mounted on it. While running, stacd keeps managing
+ * controllers and says "Unable to save last known config"; once the
+ * directory is usable again the next change is saved. Read-only from the
+ * start, stacd cannot take its single-instance lock: it exits at once with
+ * the reason and touches no connection.
+ * Runs only in the guest: deno task faults runtime
+ */
+import assert from "node:assert/strict";
+import { connectRaw, controllers, deleteAllControllers, hostIdentity } from "../guest/nvme_host.ts";
+import { run } from "../guest/host.ts";
+import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
+import { createTarget, type TargetPort } from "../guest/target.ts";
+import {
+  assertNoDuplicates,
+  assertSurvived,
+  faultTest,
+  identities,
+  KernelWatch,
+  linesSince,
+  replaceFile,
+  scratch,
+} from "./fault_kit.ts";
+
+const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
+
+async function mount(...args: string[]): Promise<void> {
+  const r = await run("mount", args);
+  if (r.code !== 0) throw new Error(`mount ${args.join(" ")} failed: ${r.stderr.trim()}`);
+}
+
+async function umount(dir: string): Promise<void> {
+  const r = await run("umount", [dir]);
+  if (r.code !== 0) throw new Error(`umount ${dir} failed: ${r.stderr.trim()}`);
+}
+
+/** A tmpfs on `dir` with these options, unmounted on dispose. */
+async function tmpfs(dir: string, options: string): Promise<AsyncDisposable> {
+  await Deno.mkdir(dir, { recursive: true });
+  await mount("-t", "tmpfs", "-o", options, "tmpfs", dir);
+  return { [Symbol.asyncDispose]: async () => void await run("umount", [dir]) };
+}
+
+/** The subsystems in the saved last-known config (undefined: no file). */
+function saved(runtimeDir: string): string[] | undefined {
+  try {
+    const text = Deno.readTextFileSync(`${runtimeDir}/last-known-config`);
+    return (JSON.parse(text) as { controllers: { subsysnqn: string }[] }).controllers
+      .map((c) => c.subsysnqn).sort();
+  } catch {
+    return undefined;
+  }
+}
+
+faultTest("runtime directory full, then read-only, while stacd runs", async (record) => {
+  using t = createTarget({ subsystems: 6, ports: [PORT] });
+  const s = await scratch();
+  // One 4 KiB page: the lock file's PID takes it, nothing is left for the config.
+  await using _mount = await tmpfs(s.runtimeDir, "size=4k,mode=0700");
+  await Deno.writeTextFile(s.confFile, stacdConf(t.nqns.slice(0, 4)));
+  await using watch = new KernelWatch();
+  try {
+    await using stacd = new StacdProcess(s);
+    await waitForLiveSet(t.nqns.slice(0, 4), 60_000);
+    await stacd.waitForLog(/Unable to save last known config.*No space left/);
+    record.injected = "full, read-only";
+    watch.keep(identities());
+
+    // Read-only for new opens (stacd's lock is open for writing, so the
+    // tmpfs itself cannot be remounted read-only): a read-only bind on top.
+    await mount("--bind", s.runtimeDir, s.runtimeDir);
+    await mount("-o", "remount,bind,ro", s.runtimeDir);
+    let mark = stacd.lines.length;
+    replaceFile(s.confFile, stacdConf(t.nqns.slice(0, 5)));
+    stacd.signal("SIGHUP");
+    await waitForLiveSet(t.nqns.slice(0, 5), 60_000);
+    await stacd.waitForLog(/Unable to save last known config.*Read-only file system/);
+    assert.equal(linesSince(stacd, mark, /Unable to save last known config/).length >= 1, true);
+    await assertSurvived(stacd, record);
+
+    // Usable again: the next change is saved, with every controller stacd manages.
+    await umount(s.runtimeDir);
+    await mount("-o", "remount,size=1m", s.runtimeDir);
+    mark = stacd.lines.length;
+    replaceFile(s.confFile, stacdConf(t.nqns));
+    stacd.signal("SIGHUP");
+    await waitForLiveSet(t.nqns, 60_000);
+    await stacd.waitForLog(/Connection established!/);
+    assert.deepEqual(saved(s.runtimeDir), [...t.nqns].sort(), "saved once the directory is usable");
+    assert.deepEqual(linesSince(stacd, mark, /Unable to save/), []);
+    await assertSurvived(stacd, record);
+    watch.assertClean();
+    assertNoDuplicates();
+    record.stateCorrect = true;
+    assert.equal(await stacd.stop(), 0);
+  } finally {
+    await watch.stop();
+    await deleteAllControllers();
+  }
+});
+
+faultTest("runtime directory read-only from the start", async (record) => {
+  using t = createTarget({ subsystems: 2, ports: [PORT] });
+  const s = await scratch();
+  await using _mount = await tmpfs(s.runtimeDir, "ro,size=1m,mode=0700");
+  await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
+  // A connection made before: whatever stacd does, it must stay.
+  const { hostnqn, hostid } = hostIdentity();
+  connectRaw(
+    `nqn=${
+      t.nqns[0]
+    },transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${hostnqn},hostid=${hostid}`,
+  );
+  await waitForLiveSet([t.nqns[0]!], 30_000);
+  await using watch = new KernelWatch();
+  try {
+    watch.keep(identities());
+    record.injected = "read-only at start";
+    await using stacd = new StacdProcess(s);
+    const { code } = await stacd.child.status;
+    await stacd.stop();
+    // Without its lock stacd cannot tell whether another one manages the host.
+    assert.notEqual(code, 0, "stacd refuses to run");
+    const reason = stacd.lines.find((l) => /^stacd: cannot lock/.test(l));
+    assert.match(reason ?? "", /Read-only file system/, `one line says why\n${stacd.log}`);
+    record.notes.push(`exit ${code}: ${reason}`);
+    record.survived = true; // exited cleanly, as it should
+    watch.assertClean();
+    assert.deepEqual(controllers().map((c) => c.subsysnqn), [t.nqns[0]], "nothing else connected");
+    record.stateCorrect = true;
+  } finally {
+    await watch.stop();
+    await deleteAllControllers();
+  }
+});
