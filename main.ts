@@ -12,6 +12,7 @@ import { loadConfiguration } from "./lib/configuration.ts";
 import { checkHealth } from "./lib/health.ts";
 import { acquireInstanceLock, AlreadyRunningError } from "./lib/instance_lock.ts";
 import { Libnvme } from "./lib/libnvme.ts";
+import { RealKernel } from "./lib/kernel.ts";
 import { createLogger, stdoutSink, syslogSink } from "./lib/logger.ts";
 import { UdevMonitor } from "./lib/udev_monitor.ts";
 import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
@@ -98,13 +99,20 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
   Deno.addSignalListener("SIGINT", stopped.resolve);
   Deno.addSignalListener("SIGHUP", () => app ? app.reload() : reloadAsked = true);
   try {
+    const kernel = new RealKernel(nvme, { warn: (message) => log.warning(message) });
+    if (kernel.connectPath === "fabrics-device") {
+      log.warning(
+        `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,
+      );
+    }
     app = await startApp({
       confFile: command.confFile,
       tron: command.tron,
       runtimeDir: dir,
       log,
-      nvme,
+      kernel,
       udev,
+      describe: `libnvme ${nvme.version}, udev source: ${udev.source}`,
       bootConnections: hasBootConnections(),
     });
   } catch (error) {

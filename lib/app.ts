@@ -9,46 +9,47 @@ import { Daemon, scaledTimers } from "./daemon.ts";
 import { keepOnBus } from "./dbus/bus_keeper.ts";
 import { startStacService } from "./dbus/service.ts";
 import { followStafd } from "./dbus/stafd_follower.ts";
-import { FABRICS_DEVICE, supportedFabricsOptions } from "./fabrics_device.ts";
+import type { Kernel } from "./controller.ts";
+import { supportedFabricsOptions } from "./fabrics_device.ts";
 import { serveHealth } from "./health.ts";
-import { RealKernel } from "./kernel.ts";
 import { fileStore } from "./last_known.ts";
-import type { Libnvme } from "./libnvme.ts";
 import type { Logger } from "./logger.ts";
 import { sdNotifier } from "./sd_notify.ts";
 import { createStacModel } from "./stac_model.ts";
-import type { UdevMonitor } from "./udev_monitor.ts";
+import type { UdevEventSource } from "./daemon.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppOptions {
   confFile: string;
+  /** Default /etc/stas/sys.conf. */
+  sysConfFile?: string;
   tron: boolean;
   runtimeDir: string;
   log: Logger;
-  nvme: Libnvme;
-  udev: UdevMonitor;
+  /** The kernel adapter: RealKernel in stacd; benches without a kernel compose a fake. */
+  kernel: Kernel;
+  udev: UdevEventSource;
+  /** For the start-up line: libnvme's version and where uevents come from. */
+  describe: string;
   /** Firmware-listed NVMe-oF boot connections (NBFT) exist. */
   bootConnections: boolean;
+  /** Reads /sys/class/nvme/<device>/<attribute> for D-Bus replies; default sysfs. */
+  readAttribute?: (device: string, attribute: string) => string | undefined;
 }
 
 export interface App {
+  readonly daemon: Daemon;
   reload(): void;
   stop(): Promise<void>;
 }
 
 /** Starts everything; throws HostNqnError when sys.conf gives no usable host NQN. */
 export async function startApp(o: AppOptions): Promise<App> {
-  const { log, nvme, udev } = o;
-  const kernel = new RealKernel(nvme, { warn: (message) => log.warning(message) });
-  if (kernel.connectPath === "fabrics-device") {
-    log.warning(
-      `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,
-    );
-  }
+  const { log, kernel, udev } = o;
   const timers = scaledTimers();
   const store = fileStore(o.runtimeDir);
   let forget: (device: string) => void = () => {};
-  const daemon = new Daemon({ confFile: o.confFile }, {
+  const daemon = new Daemon({ confFile: o.confFile, sysConfFile: o.sysConfFile }, {
     log,
     clock: systemClock,
     kernel,
@@ -61,7 +62,7 @@ export async function startApp(o: AppOptions): Promise<App> {
       if (event.action !== "overflow") forget(event.sysname);
     },
   }, { tron: o.tron });
-  log.info(`Starting stacd ${VERSION} (libnvme ${nvme.version}, udev source: ${udev.source})`);
+  log.info(`Starting stacd ${VERSION} (${o.describe})`);
   if (o.bootConnections) {
     log.info(
       "NVMe-oF boot connections listed by the firmware (NBFT): the audit disconnects nothing",
@@ -78,6 +79,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     lastKnownFile: store.path,
     configSoakMs: timers.configSoakMs,
     kernelOptions: await supportedFabricsOptions(),
+    readAttribute: o.readAttribute,
   });
   forget = model.forget;
   const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
@@ -92,6 +94,7 @@ export async function startApp(o: AppOptions): Promise<App> {
   );
 
   return {
+    daemon,
     reload() {
       daemon.reload();
       stac.current?.emitTron(log.tron);

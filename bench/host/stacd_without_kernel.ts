@@ -1,7 +1,7 @@
 /**
- * stacd for the host benchmarks: the components lib/app.ts assembles, in
- * the same order, with a FakeKernel in place of libnvme and sysfs (contract
- * 1: no hidden modes in main.ts; a bench composes the daemon in code). Real
+ * stacd for the host benchmarks: lib/app.ts's assembly (startApp) with a
+ * FakeKernel in place of libnvme and sysfs (contract 1: no hidden modes in
+ * main.ts; a bench composes the daemon in code). Real
  * are the config files, the daemon and reconciler, the last-known file, the
  * health socket, the udev netlink monitor, the config watcher, the D-Bus
  * service and the stafd follower on DBUS_SYSTEM_BUS_ADDRESS. Missing from a
@@ -13,19 +13,10 @@
  * logs to DIR/stacd.log, and once every controller is connected writes
  * "ready" to stderr. SIGTERM stops it as main.ts does.
  */
-import { systemClock } from "../../lib/clock.ts";
-import { Daemon, scaledTimers } from "../../lib/daemon.ts";
-import { keepOnBus } from "../../lib/dbus/bus_keeper.ts";
-import { startStacService } from "../../lib/dbus/service.ts";
-import { followStafd } from "../../lib/dbus/stafd_follower.ts";
-import { supportedFabricsOptions } from "../../lib/fabrics_device.ts";
-import { serveHealth } from "../../lib/health.ts";
+import { startApp } from "../../lib/app.ts";
 import { acquireInstanceLock } from "../../lib/instance_lock.ts";
 import type { KernelController } from "../../lib/kernel_controller.ts";
-import { fileStore } from "../../lib/last_known.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { sdNotifier } from "../../lib/sd_notify.ts";
-import { createStacModel } from "../../lib/stac_model.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
 import { FakeKernel, HOSTID, HOSTNQN } from "../../tests/unit/fakes.ts";
 
@@ -68,44 +59,24 @@ async function main(dir: string, count: number): Promise<void> {
   const log = createLogger({ write: (_, line) => logFile.writeSync(text.encode(`${line}\n`)) });
   const udev = UdevMonitor.open();
 
-  // lib/app.ts's part, with the fake kernel.
+  // lib/app.ts's assembly, with the fake kernel.
   const kernel = new FakeKernel();
-  const timers = scaledTimers();
-  const store = fileStore(dir);
-  let forget: (device: string) => void = () => {};
-  const daemon = new Daemon({ confFile, sysConfFile }, {
+  const app = await startApp({
+    confFile,
+    sysConfFile,
+    tron: false,
+    runtimeDir: dir,
     log,
-    clock: systemClock,
     kernel,
-    store,
-    notifier: sdNotifier(),
-    timers,
     udev,
-    onUdevEvent: (event) => {
-      if (event.action !== "overflow") forget(event.sysname);
-    },
-  });
-  const health = await serveHealth(dir, () => "ok");
-  const model = createStacModel({
-    daemon,
-    log,
-    lastKnownFile: store.path,
-    configSoakMs: timers.configSoakMs,
-    kernelOptions: await supportedFabricsOptions(),
+    describe: "fake kernel",
+    bootConnections: false,
     readAttribute: (device, name) => {
       const k = kernel.controllers.find((c) => c.device === device);
       return k && attribute(k, name);
     },
   });
-  forget = model.forget;
-  const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
-  await stac.firstAttempt;
-  await daemon.start();
-  const stafd = keepOnBus(
-    "stafd follower",
-    () => followStafd({ log, clock: systemClock, onPages: (p, r) => daemon.stafdPages(p, r) }),
-    { log },
-  );
+  const { daemon } = app;
 
   // Ready once every controller is connected (the fake kernel answers in a turn or two).
   while (!daemon.reconciler.managed.every((m) => m.controller.connected)) {
@@ -119,10 +90,7 @@ async function main(dir: string, count: number): Promise<void> {
   const stopped = Promise.withResolvers<void>();
   Deno.addSignalListener("SIGTERM", stopped.resolve);
   await stopped.promise;
-  for (const step of [() => stafd.close(), () => stac.close(), () => daemon.stop()]) {
-    await step();
-  }
-  health.close();
+  await app.stop();
   lock.release();
   logFile.close();
 }
