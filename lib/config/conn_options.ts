@@ -4,22 +4,25 @@
  * exactly like the global option it overrides.
  */
 
+import type { FabricsOptions } from "../fabrics_options.ts";
+
 /**
- * Connection parameters; an absent field lets the kernel decide. Field
- * names match lib/fabrics_options.ts's FabricsOptions.
+ * The connection parameters a config file may set: the fabrics options
+ * stacd.conf documents (an absent field lets the kernel decide).
  */
-export interface ConnectionOptions {
-  hdrDigest?: boolean;
-  dataDigest?: boolean;
-  kato?: number;
-  nrIoQueues?: number;
-  nrWriteQueues?: number;
-  nrPollQueues?: number;
-  queueSize?: number;
-  reconnectDelay?: number;
-  ctrlLossTmo?: number;
-  disableSqflow?: boolean;
-}
+export type ConnectionOptions = Pick<
+  FabricsOptions,
+  | "hdrDigest"
+  | "dataDigest"
+  | "kato"
+  | "nrIoQueues"
+  | "nrWriteQueues"
+  | "nrPollQueues"
+  | "queueSize"
+  | "reconnectDelay"
+  | "ctrlLossTmo"
+  | "disableSqflow"
+>;
 
 /** How to read one option: the parser gives undefined for an invalid value. */
 export interface OptionSpec<T> {
