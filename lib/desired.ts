@@ -174,7 +174,8 @@ function withResolvedAddress(
   return address === undefined ? undefined : { ...fields, traddr: address };
 }
 
-function connectRequest(
+/** What connecting `tid` takes: its target, the host (with its key), the options. */
+export function connectRequest(
   tid: TransportId,
   sys: SysConfig,
   options: FabricsOptions,

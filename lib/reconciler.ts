@@ -9,6 +9,7 @@ import type { StacdConfig } from "./config/stacd_conf.ts";
 import type { SysConfig } from "./config/sys_conf.ts";
 import { Controller, type ControllerSpec, type Kernel, type RetryPolicy } from "./controller.ts";
 import {
+  connectRequest,
   type DesiredController,
   desiredControllers,
   type DiscoveredPage,
@@ -310,25 +311,14 @@ export class Reconciler {
     };
   }
 
-  /** A spec for a controller known only by identity (restored, audited): no keys, global options. */
+  /** A spec for a controller known only by identity (restored, audited): global options, the host key. */
   #restoredSpec(tid: TransportId): ControllerSpec {
-    const sys = this.#inputs?.sys;
+    const sys = this.#inputs?.sys ?? { hostNqn: tid.hostNqn, keyFiles: [] };
     return {
       id: printableTid(tid),
       ncc: false,
       matches: (k) => this.#matches(tid, k),
-      request: {
-        target: {
-          transport: tid.transport,
-          traddr: tid.traddr,
-          trsvcid: tid.trsvcid,
-          subsysnqn: tid.subsysnqn,
-          hostTraddr: tid.hostTraddr || undefined,
-          hostIface: tid.hostIface || undefined,
-        },
-        host: { hostnqn: tid.hostNqn, hostid: sys?.hostId ?? "", dhchapKey: sys?.hostKey },
-        options: { ...this.#inputs?.config.connection },
-      },
+      request: connectRequest(tid, sys, { ...this.#inputs?.config.connection }, {}),
     };
   }
 
