@@ -13,11 +13,12 @@
 import { UdevMonitor } from "../lib/udev_monitor.ts";
 
 /**
- * Voluntary context switches of each thread of `pid`, keyed "tid name": a
- * thread that wakes up counts one when it goes back to sleep. (Involuntary
- * switches are preemptions of a running thread: CPU load, not wake-ups.)
+ * Context switches of each thread of `pid`, keyed "tid name". By default
+ * only voluntary ones: a thread that wakes up counts one when it goes back to
+ * sleep (involuntary switches are preemptions of a running thread: CPU load,
+ * not wake-ups). `includeInvoluntary` counts both.
  */
-export function voluntarySwitches(pid: number): Map<string, number> {
+export function voluntarySwitches(pid: number, includeInvoluntary = false): Map<string, number> {
   const switches = new Map<string, number>();
   for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
     let status: string;
@@ -27,8 +28,10 @@ export function voluntarySwitches(pid: number): Map<string, number> {
       continue; // the thread exited while we listed them
     }
     const name = status.match(/^Name:\s*(.*)$/m)?.[1] ?? "?";
-    const count = Number(status.match(/^voluntary_ctxt_switches:\s*(\d+)/m)?.[1]);
-    switches.set(`${task.name} ${name}`, count);
+    const count = (field: string) =>
+      Number(status.match(new RegExp(`^${field}_ctxt_switches:\\s*(\\d+)`, "m"))?.[1] ?? 0);
+    const n = count("voluntary") + (includeInvoluntary ? count("nonvoluntary") : 0);
+    switches.set(`${task.name} ${name}`, n);
   }
   return switches;
 }

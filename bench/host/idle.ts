@@ -9,7 +9,7 @@
  *   deno run -A bench/host/idle.ts [seconds]
  */
 import { startPrivateBus } from "../../tests/dbus/private_bus.ts";
-import { wakeups } from "../idle_wakeups.ts";
+import { voluntarySwitches, wakeups } from "../idle_wakeups.ts";
 import type { Figure } from "../guest/common.ts";
 import { spawnComposed } from "./composed.ts";
 import { delay } from "./stats.ts";
@@ -19,22 +19,7 @@ export const SETTLE_MS = 45_000;
 const IDLE_S = 60;
 
 /** Voluntary plus involuntary context switches of each thread, keyed "tid name". */
-export function contextSwitches(pid: number): Map<string, number> {
-  const switches = new Map<string, number>();
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    let status: string;
-    try {
-      status = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/status`);
-    } catch {
-      continue; // the thread exited while we listed them
-    }
-    const name = status.match(/^Name:\s*(.*)$/m)?.[1] ?? "?";
-    const count = (field: string) =>
-      Number(status.match(new RegExp(`^${field}_ctxt_switches:\\s*(\\d+)`, "m"))?.[1] ?? 0);
-    switches.set(`${task.name} ${name}`, count("voluntary") + count("nonvoluntary"));
-  }
-  return switches;
-}
+export const contextSwitches = (pid: number) => voluntarySwitches(pid, true);
 
 let ticksPerSecond: number | undefined;
 
