@@ -32,8 +32,8 @@ export const DEBIAN13_HOST_PACKAGES: readonly string[] = [
  * userspace the tests drive (libnvme 1.13 through nvme-stas's dependencies),
  * the tools prepare.sh calls, udev and dbus for the daemon tests, what the
  * unit-sandbox test uses (systemd-analyze, strace, setpriv, the syscall
- * numbers of linux-libc-dev), and upstream's own nvme-stas (python3) to
- * compare with.
+ * numbers of linux-libc-dev), upstream's own nvme-stas (python3) to
+ * compare with, and podman with crun to run stacd's container image.
  */
 export const ROOT_PACKAGES: readonly string[] = [
   "libnvme1t64",
@@ -49,6 +49,8 @@ export const ROOT_PACKAGES: readonly string[] = [
   "systemd",
   "strace",
   "linux-libc-dev",
+  "podman",
+  "crun",
 ];
 
 /** Log lines of the slow steps (downloads, debootstrap); defaults to stderr. */
