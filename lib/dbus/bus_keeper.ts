@@ -77,8 +77,17 @@ export function keepOnBus<S extends BusService>(
     }
   };
 
-  /** Sleeps in inotify until the bus socket is (re)created; false if stopped or unwatchable. */
-  const socketCreated = async (): Promise<boolean> => {
+  /**
+   * Sleeps in inotify until the bus socket is (re)created, or `retryMs`
+   * passed; false if stopped or unwatchable. A socket already there when the
+   * watch begins counts unless it is `failed` (the one the last attempt
+   * could not use): a bus that came back before the watch began would
+   * otherwise never be seen, and a stale socket must not make a busy loop.
+   */
+  const socketCreated = async (
+    failed: string | undefined,
+    retryMs: number | undefined,
+  ): Promise<boolean> => {
     const dir = existingParent(socketPath);
     try {
       watcher = Deno.watchFs(dir, { recursive: dir !== parentOf(socketPath) });
@@ -87,21 +96,43 @@ export function keepOnBus<S extends BusService>(
       return false;
     }
     const w = watcher;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let retry = false;
     try {
+      const there = socketIdentity(socketPath);
+      if (there !== undefined && there !== failed) return true;
+      if (retryMs !== undefined) {
+        timer = setTimeout(() => {
+          retry = true;
+          w.close();
+        }, retryMs);
+      }
       for await (const event of w) {
         if ((event.kind === "create" || event.kind === "modify") && exists(socketPath)) return true;
       }
-      return false; // closed by close()
+      return retry; // else closed by close()
     } finally {
+      clearTimeout(timer);
       w.close();
       if (watcher === w) watcher = undefined;
     }
   };
 
   const resume = async (): Promise<void> => {
+    // A socket that exists but refuses is tried again a few times:
+    // dbus-daemon creates it (bind) before it accepts (listen), and no
+    // event marks the second step. A stale one is then left to inotify.
+    let failed: string | undefined;
+    let refusals = 0;
     while (!stopped && !watcher) {
-      if (!await socketCreated() || stopped) return;
+      const retryMs = failed !== undefined && refusals <= REFUSED_RETRIES
+        ? REFUSED_RETRY_MS * 2 ** (refusals - 1)
+        : undefined;
+      if (!await socketCreated(failed, retryMs) || stopped) return;
+      const tried = socketIdentity(socketPath);
       if (await attempt()) return;
+      refusals = tried !== undefined && tried === failed ? refusals + 1 : 1;
+      failed = tried;
     }
   };
 
@@ -122,6 +153,10 @@ export function keepOnBus<S extends BusService>(
   };
 }
 
+/** Retries of a socket that exists but refuses: 250 ms, doubling, about 8 s in all. */
+const REFUSED_RETRIES = 5;
+const REFUSED_RETRY_MS = 250;
+
 function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
 }
@@ -131,6 +166,16 @@ function existingParent(path: string): string {
   let dir = parentOf(path);
   while (dir !== "/" && !exists(dir)) dir = parentOf(dir);
   return dir;
+}
+
+/** Which socket file is at `path` (inode and change time); undefined if none. */
+function socketIdentity(path: string): string | undefined {
+  try {
+    const s = Deno.statSync(path);
+    return `${s.ino}:${s.ctime?.getTime()}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function exists(path: string): boolean {
