@@ -14,6 +14,8 @@ import type { Logger } from "./logger.ts";
 export interface Kernel {
   /** The fabrics controllers the kernel has now. */
   list(): Promise<KernelController[]>;
+  /** One of them, read alone (cheaper than list() with many); undefined if it is gone. */
+  controller(device: string): Promise<KernelController | undefined>;
   /** Connects; resolves with the device name (nvmeX). */
   connect(request: ConnectRequest): Promise<string>;
   /** Deletes the kernel controller `device`. */
@@ -71,11 +73,13 @@ export class Controller {
   #attempts = 0;
   #retry: { timer: Timer; dueMs: number; delayMs: number } | undefined;
   #inFlight: Promise<void> | undefined;
-  #lastDelayMs = 0;
+  /** Upstream's timer is made with the slow period and shows it until a failure changes it. */
+  #lastDelayMs: number;
 
   constructor(spec: ControllerSpec, deps: ControllerDeps) {
     this.#spec = spec;
     this.#deps = deps;
+    this.#lastDelayMs = deps.retry.slowRetryMs;
   }
 
   get id(): string {
@@ -166,7 +170,7 @@ export class Controller {
     if (!disconnect || device === undefined) return;
     const { kernel, log } = this.#deps;
     // The name nvmeX may have been reused by another connection since.
-    const current = (await kernel.list()).find((k) => k.device === device);
+    const current = await kernel.controller(device);
     if (!current || !this.#spec.matches(current)) {
       log.debug(`${this.id} | ${device} - Already gone, nothing to disconnect`);
       return;

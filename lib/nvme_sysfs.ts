@@ -63,6 +63,24 @@ export function readNvmeControllers(options: { root?: string } = {}): KernelCont
 }
 
 /**
+ * One controller, read from its attribute files under `root` (default
+ * /sys/class/nvme); undefined when it does not exist (any more).
+ */
+export function readNvmeController(
+  device: string,
+  options: { root?: string } = {},
+): KernelController | undefined {
+  if (!/^nvme\d+$/.test(device)) return undefined;
+  const path = `${options.root ?? NVME_CLASS_DIR}/${device}`;
+  const attributes = Object.fromEntries(
+    NVME_CONTROLLER_ATTRIBUTES.map((a) => [a, readAttribute(`${path}/${a}`)]),
+  );
+  // A deleted controller has no attributes left; one read mid-deletion may lack some.
+  if (attributes.transport === undefined) return undefined;
+  return toController({ name: device, path, attributes });
+}
+
+/**
  * The devices of `subsystem` with `attributes`, through udev_enumerate and
  * udev_device_get_sysattr_value.
  */

@@ -327,7 +327,7 @@ Deno.test("Controller.dispose(true) while a connect is in flight waits for it, t
   assert.deepEqual(kernel.disconnects, []);
   gate.resolve();
   await done;
-  assert.deepEqual(kernel.calls.map((c) => c.op), ["list", "connect", "list", "disconnect"]);
+  assert.deepEqual(kernel.calls.map((c) => c.op), ["list", "connect", "controller", "disconnect"]);
   assert.deepEqual(kernel.disconnects, ["nvme0"]);
   assert.deepEqual(kernel.devices, []);
   assert.equal(controller.state, "disposed");
@@ -455,7 +455,7 @@ Deno.test("Controller.kick() does nothing to a connected controller or a pending
 
 Deno.test("Controller.retryTimerText reads like upstream's retry connect timer", async () => {
   const { controller, kernel, advance } = setup();
-  assert.equal(controller.retryTimerText, "0.0s [off]");
+  assert.equal(controller.retryTimerText, "60.0s [off]", "before any failure, as upstream's");
   kernel.script(TRADDR, refused(), refused());
   controller.start();
   await settle();

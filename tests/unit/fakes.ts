@@ -102,6 +102,7 @@ export type ConnectStep = "ok" | Error | Deferred;
 export type KernelCall =
   | { op: "list" }
   | { op: "connect"; traddr: string; request: ConnectRequest }
+  | { op: "controller"; device: string }
   | { op: "disconnect"; device: string };
 
 /**
@@ -184,6 +185,11 @@ export class FakeKernel implements Kernel {
       hostnqn: host.hostnqn,
       hostid: host.hostid,
     });
+  }
+
+  controller(device: string): Promise<KernelController | undefined> {
+    this.calls.push({ op: "controller", device });
+    return Promise.resolve(this.controllers.find((k) => k.device === device));
   }
 
   disconnect(device: string): Promise<void> {

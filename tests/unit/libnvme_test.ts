@@ -74,3 +74,23 @@ Deno.test("an unverified libnvme version is refused, naming it and the verified 
   // stacd still runs: connects take the option-string path instead.
   assert.equal(new RealKernel(nvme).connectPath, "fabrics-device");
 });
+
+Deno.test("RealKernel reads one controller and disconnects through its delete_controller", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/nvme4`);
+    await Deno.writeTextFile(`${root}/nvme4/transport`, "tcp\n");
+    await Deno.writeTextFile(`${root}/nvme4/address`, "traddr=10.0.0.1,trsvcid=4420\n");
+    await Deno.writeTextFile(`${root}/nvme4/delete_controller`, "");
+    using nvme = Libnvme.open();
+    const kernel = new RealKernel(nvme, { sysfsRoot: root });
+    assert.equal((await kernel.controller("nvme4"))?.traddr, "10.0.0.1");
+    assert.equal(await kernel.controller("nvme5"), undefined);
+    await kernel.disconnect("nvme4");
+    assert.equal(await Deno.readTextFile(`${root}/nvme4/delete_controller`), "1");
+    await kernel.disconnect("nvme5"); // already gone: nothing to do, no error
+    await assert.rejects(kernel.disconnect("sda"), RangeError);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

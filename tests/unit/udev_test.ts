@@ -19,6 +19,7 @@ import {
 import {
   fileClassDevices,
   listNvmeControllers,
+  readNvmeController,
   readNvmeControllers,
   type SysfsDevice,
   udevClassDevices,
@@ -253,6 +254,10 @@ Deno.test("readNvmeControllers() builds controllers from a sysfs tree", () => {
       ["192.168.1.10", "4420", "192.168.1.2", "192.168.1.2", "Linux", true],
     );
     assert.deepEqual(readNvmeControllers({ root: `${root}/absent` }), []);
+    // One device alone reads the same; a missing or odd name is no device.
+    assert.deepEqual(readNvmeController("nvme10", { root }), tcp);
+    assert.equal(readNvmeController("nvme11", { root }), undefined);
+    assert.equal(readNvmeController("../nvme10", { root }), undefined);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
