@@ -5,12 +5,15 @@
  * (connects against the kernel), prints one table with the targets and
  * writes it to out/bench.json (and out/bench.md, for the README).
  *
- *   deno task bench                     everything (about 10 minutes)
+ *   deno task bench                     everything (about 25 minutes)
  *   deno task bench host | guest        one part
  *   deno task bench idle converge ...   named benchmarks (host or guest)
+ * The guest part runs on both platforms (Debian 12 / 6.1, Debian 13 / 6.12),
+ * or on the one $GUEST_PLATFORM names.
  */
 import { runInGuest } from "../tests/guest/guest.ts";
 import { checkoutDir } from "../tests/guest/host.ts";
+import { platformFromEnv, type PlatformName, PLATFORMS } from "../tests/guest/platform.ts";
 import { ensureHostPackages } from "../tests/guest/setup.ts";
 import type { Figure } from "./guest/common.ts";
 import { HOST_BENCHES, hostDescription, runHostBenches } from "./host/main.ts";
@@ -24,6 +27,9 @@ const hostSelected = everything || args.includes("host")
 // Any other name is a guest benchmark; bench/guest/main.ts refuses unknown ones.
 const guestArgs = args.filter((a) => a !== "host" && a !== "guest" && !hostNames.includes(a));
 const runGuest = everything || args.includes("guest") || guestArgs.length > 0;
+const platforms: PlatformName[] = Deno.env.get("GUEST_PLATFORM")
+  ? [platformFromEnv()]
+  : [...PLATFORMS];
 
 await ensureHostPackages();
 const started = performance.now();
@@ -31,26 +37,33 @@ const host = hostDescription();
 const figures: Figure[] = [];
 if (hostSelected.length > 0) figures.push(...await runHostBenches(hostSelected));
 
-let guestKernel: string | undefined;
+// The guest benchmarks run once per platform (tests/guest/platform.ts), each
+// platform's times compared only with others from the same guest run.
+const guestKernels: string[] = [];
 if (runGuest) {
   const deno = `${checkoutDir}/node_modules/.bin/deno`;
   const quoted = guestArgs.map((a) => `'${a}'`).join(" ");
-  const r = await runInGuest({
-    script: `exec '${deno}' run --allow-all --frozen bench/guest/main.ts ${quoted}\n`,
-    timeoutMs: 1_200_000,
-    onOutput: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
-  });
-  if (r.exitCode !== 0) {
-    console.error(r.console);
-    Deno.exit(r.exitCode ?? 1);
+  for (const platform of platforms) {
+    const r = await runInGuest({
+      platform,
+      script: `exec '${deno}' run --allow-all --frozen bench/guest/main.ts ${quoted}\n`,
+      timeoutMs: 1_800_000,
+      env: Deno.env.get("BENCH_SIZES") ? { BENCH_SIZES: Deno.env.get("BENCH_SIZES")! } : {},
+      onOutput: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+    });
+    if (r.exitCode !== 0) {
+      console.error(r.console);
+      Deno.exit(r.exitCode ?? 1);
+    }
+    const result = JSON.parse(await Deno.readTextFile(`${r.outDir}/bench.json`)) as {
+      kernel: string;
+      figures: Figure[];
+    };
+    guestKernels.push(`${platform} ${result.kernel}`);
+    figures.push(...result.figures.map((f) => ({ ...f, name: `${platform}: ${f.name}` })));
   }
-  const result = JSON.parse(await Deno.readTextFile(`${r.outDir}/bench.json`)) as {
-    kernel: string;
-    figures: Figure[];
-  };
-  guestKernel = result.kernel;
-  figures.push(...result.figures);
 }
+const guestKernel = guestKernels.length > 0 ? guestKernels.join(", ") : undefined;
 
 const date = new Date().toISOString().slice(0, 10);
 const machine = `${host.cpu}, ${host.cpus} CPUs, Linux ${host.kernel}`;
@@ -63,7 +76,7 @@ const verdict = (f: Figure) => f.pass === undefined ? "" : f.pass ? "PASS" : "FA
 
 console.log(`\nstacd benchmarks, ${date}`);
 console.log(`host: ${machine} (load average ${host.load} at start)`);
-if (guestKernel) console.log(`guest: kernel ${guestKernel} (TCG: compare guest times as ratios)`);
+if (guestKernel) console.log(`guest kernels: ${guestKernel} (TCG: compare guest times as ratios)`);
 console.log(`${"figure".padEnd(50)} ${"value".padStart(10)}  target`);
 for (const f of figures) {
   console.log(`${f.name.padEnd(50)} ${format(f).padStart(10)}  ${f.target ?? ""} ${verdict(f)}`);
@@ -72,7 +85,7 @@ const minutes = (performance.now() - started) / 60_000;
 console.log(`(${minutes.toFixed(1)} min)`);
 
 const markdown = [
-  `Measured ${date} on ${machine}` + (guestKernel ? `; guest kernel ${guestKernel}` : "") +
+  `Measured ${date} on ${machine}` + (guestKernel ? `; guest kernels ${guestKernel}` : "") +
   " (`deno task bench`):",
   "",
   "| figure | value | target | |",

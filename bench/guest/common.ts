@@ -10,6 +10,7 @@ import {
   waitFor,
 } from "../../tests/guest/nvme_host.ts";
 import { kernelOptionString } from "../../lib/fabrics_options.ts";
+import type { UdevDeviceEvent } from "../../lib/udev_event.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
 
 /** One row of the bench table. */
@@ -60,17 +61,45 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
  * I/O controller (uevent NVME_EVENT=connected). Event-driven on purpose: a
  * sysfs poll loop would steal the guest's CPU from what is measured.
  */
-export async function waitForConnected(n: number, timeoutMs = 120_000): Promise<number> {
+export function waitForConnected(n: number, timeoutMs = 120_000): Promise<number> {
+  return waitForEvents(
+    n,
+    "connected",
+    timeoutMs,
+    (e) => e.action === "change" && e.properties.NVME_EVENT === "connected",
+  );
+}
+
+/** Resolves with the time at which the N-th controller device was removed (uevent remove). */
+export function waitForRemoved(n: number, timeoutMs = 120_000): Promise<number> {
+  return waitForEvents(
+    n,
+    "removed",
+    timeoutMs,
+    (e) => e.action === "remove" && /^nvme\d+$/.test(e.sysname),
+  );
+}
+
+/**
+ * Listens from the call on (so start it before the action measured) until
+ * `n` distinct devices had a matching event.
+ */
+async function waitForEvents(
+  n: number,
+  what: string,
+  timeoutMs: number,
+  matches: (e: UdevDeviceEvent) => boolean,
+): Promise<number> {
   const monitor = UdevMonitor.open();
   const seen = new Set<string>();
   const timer = setTimeout(() => void monitor.close(), timeoutMs);
   try {
     for await (const e of monitor) {
-      if (e.action !== "change" || e.properties.NVME_EVENT !== "connected") continue;
+      if (e.action === "overflow" || !matches(e)) continue;
       seen.add(e.sysname);
       if (seen.size >= n) return performance.now();
     }
-    throw new Error(`only ${seen.size} of ${n} controllers connected within ${timeoutMs} ms`);
+    throw new Error(`only ${seen.size} of ${n} controllers ${what} within ${timeoutMs} ms`);
   } finally {
     clearTimeout(timer);
     await monitor.close();

@@ -63,7 +63,7 @@ export async function benchConverge(nqns: string[], rounds = 3): Promise<Figure[
   const n = nqns.length;
   const ratio = median(converge) / median(raw);
   return [
-    { name: `stacd start-up (process start to ready)`, value: median(startup), unit: "ms" },
+    { name: `stacd start-up, process start to ready (N=${n})`, value: median(startup), unit: "ms" },
     { name: `stacd ready to ${n} live`, value: median(converge), unit: "ms" },
     { name: `${n} raw writes (same run)`, value: median(raw), unit: "ms" },
     { name: `nvme connect-all, ${n} subsystems`, value: median(all), unit: "ms" },

@@ -1,29 +1,40 @@
 /**
- * In the guest: builds the nvmet target, runs the selected benchmarks, and
- * writes their figures to $GUEST_OUT/bench.json for the host to print.
- *   deno run -A bench/guest/main.ts [connect_ffi] [converge]
+ * In the guest: runs the selected benchmarks, each against an nvmet target
+ * of its own size, and writes their figures to $GUEST_OUT/bench.json for
+ * the host to print.
+ *   deno run -A bench/guest/main.ts [connect_ffi] [converge] [react]
+ *   BENCH_SIZES=1,32,128 sets converge's N (react and connect_ffi use 32).
  */
 import { createTarget } from "../../tests/guest/target.ts";
 import type { Figure } from "./common.ts";
 import { benchConnectFfi } from "./connect_ffi.ts";
 import { benchConverge } from "./converge.ts";
+import { benchReact } from "./react.ts";
 
-const N = Number(Deno.env.get("BENCH_N") ?? "32");
-const selected = Deno.args.length > 0 ? Deno.args : ["connect_ffi", "converge"];
-using t = createTarget({
-  subsystems: N,
-  ports: [{ id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 }],
-});
+const N = 32;
+const SIZES = (Deno.env.get("BENCH_SIZES") ?? "1,32,128").split(",").map(Number);
+const BENCHES: Record<string, { sizes: number[]; run: (nqns: string[]) => Promise<Figure[]> }> = {
+  connect_ffi: { sizes: [N], run: benchConnectFfi },
+  converge: { sizes: SIZES, run: benchConverge },
+  react: { sizes: [N], run: benchReact },
+};
+
+const selected = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHES);
+const unknown = selected.filter((name) => !(name in BENCHES));
+if (unknown.length > 0) {
+  throw new Error(`Unknown bench ${unknown.join(", ")} (known: ${Object.keys(BENCHES)})`);
+}
 const figures: Figure[] = [];
 for (const name of selected) {
-  const run = name === "connect_ffi"
-    ? benchConnectFfi
-    : name === "converge"
-    ? benchConverge
-    : undefined;
-  if (!run) throw new Error(`Unknown bench ${name}`);
-  console.log(`bench: ${name} (N=${N})`);
-  figures.push(...await run(t.nqns));
+  const { sizes, run } = BENCHES[name]!;
+  for (const n of sizes) {
+    console.log(`bench: ${name} (N=${n})`);
+    using t = createTarget({
+      subsystems: n,
+      ports: [{ id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 }],
+    });
+    figures.push(...await run(t.nqns));
+  }
 }
 const kernel = Deno.readTextFileSync("/proc/sys/kernel/osrelease").trim();
 const out = Deno.env.get("GUEST_OUT");
