@@ -6,7 +6,6 @@
  */
 import type { Daemon } from "./daemon.ts";
 import type { ControllerQuery, StacModel } from "./dbus/model.ts";
-import { type KernelController, kernelControllerFromAttributes } from "./kernel_controller.ts";
 import type { Logger } from "./logger.ts";
 import type { Managed } from "./reconciler.ts";
 import { makeTid, tidKey } from "./transport_id.ts";
@@ -24,6 +23,20 @@ export interface StacModelOptions {
 
 const pyBool = (b: boolean) => (b ? "True" : "False");
 
+/** The sysfs attributes list_controllers(true) shows, as upstream reads them through udev. */
+const SHOWN_ATTRIBUTES = ["hostid", "hostnqn", "model", "serial", "dctype", "cntrltype"] as const;
+type Shown = Record<typeof SHOWN_ATTRIBUTES[number], string>;
+
+/**
+ * An attribute's text as upstream shows it: trimmed, with only "(efault)"
+ * (the kernel's "not for this transport") blanked, so an I/O controller's
+ * dctype reads "none" as in upstream's stacctl, not "".
+ */
+function shownAttribute(text: string | undefined): string {
+  const value = (text ?? "").trim();
+  return value === "(efault)" ? "" : value;
+}
+
 function sysfsAttribute(device: string, attribute: string): string | undefined {
   try {
     return Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`);
@@ -38,13 +51,14 @@ export function createStacModel(
   const { daemon, log } = options;
   const read = options.readAttribute ?? sysfsAttribute;
   // sysfs facts of a device do not change while it exists: read once, forget on uevents.
-  const kernelFacts = new Map<string, KernelController>();
-  const facts = (device: string | undefined): KernelController | undefined => {
+  const kernelFacts = new Map<string, Shown>();
+  const facts = (device: string | undefined): Shown | undefined => {
     if (!device) return undefined;
     let k = kernelFacts.get(device);
     if (!k) {
-      k = kernelControllerFromAttributes(device, (a) => read(device, a));
-      if (k.transport === "") return undefined; // gone
+      if (shownAttribute(read(device, "transport")) === "") return undefined; // gone
+      const shown = SHOWN_ATTRIBUTES.map((a) => [a, shownAttribute(read(device, a))]);
+      k = Object.fromEntries(shown) as Shown;
       kernelFacts.set(device, k);
     }
     return k;

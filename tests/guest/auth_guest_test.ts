@@ -19,58 +19,12 @@ import { RealKernel } from "../../lib/kernel.ts";
 import { Libnvme } from "../../lib/libnvme.ts";
 import { controllersOf, deleteAllControllers, hostIdentity, nvme, waitFor } from "./nvme_host.ts";
 import { identities, liveNqns, StacdProcess, waitForLiveSet } from "./stacd_process.ts";
-import { NvmetTarget, type TargetPort } from "./target.ts";
+import { assertNoSecret, authTarget, generateKey, scratchConfig } from "./auth_target.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const host = hostIdentity();
 const debian13 = Deno.env.get("GUEST_PLATFORM") === "debian13";
 /** The 6.12 tests: they need a kernel target that can demand authentication. */
 const on612 = { ignore: !debian13 };
-
-/** A random DH-HMAC-CHAP secret as `nvme gen-dhchap-key` writes it (no transform). */
-function generateKey(bytes: 32 | 48 | 64 = 32): string {
-  const key = crypto.getRandomValues(new Uint8Array(bytes));
-  const all = new Uint8Array(bytes + 4);
-  all.set(key);
-  new DataView(all.buffer).setUint32(bytes, crc32(key), true);
-  return `DHHC-1:00:${btoa(String.fromCharCode(...all))}:`;
-}
-
-function crc32(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/**
- * A target whose subsystems each admit only this host, with the given
- * secrets (the host entry is shared: nvmet keeps keys per host, not per
- * subsystem), plus optional open subsystems. Disposing tears it down.
- */
-function authTarget(
-  opts: { secured: string[]; open?: string[]; hostKey?: string; ctrlKey?: string },
-): NvmetTarget {
-  const target = new NvmetTarget();
-  try {
-    if (opts.secured.length > 0) {
-      target.createHost(host.hostnqn, { dhchapKey: opts.hostKey, dhchapCtrlKey: opts.ctrlKey });
-    }
-    for (const nqn of opts.secured) {
-      target.createSubsystem(nqn, { allowAnyHost: false });
-      target.allowHost(nqn, host.hostnqn);
-    }
-    for (const nqn of opts.open ?? []) target.createSubsystem(nqn);
-    target.createPort(PORT.id, PORT);
-    for (const nqn of [...opts.secured, ...opts.open ?? []]) target.linkSubsystem(PORT.id, nqn);
-  } catch (e) {
-    target.teardown();
-    throw e;
-  }
-  return target;
-}
 
 /**
  * Writes a unique mark into the kernel's log and returns it: what the kernel
@@ -90,38 +44,6 @@ async function kernelLogSince(mark: string): Promise<string> {
   const at = lines.findLastIndex((line) => line.includes(mark));
   assert.ok(at >= 0, "the kernel log lost the mark");
   return lines.slice(at + 1).join("\n");
-}
-
-/**
- * A scratch folder with stacd.conf, and /etc/stas covered by a tmpfs
- * holding `sysConf` (the guest's root is read-only), for the test's
- * duration. `files` are written next to sys.conf (key files), mode 0600.
- */
-async function scratch(
-  sysConf: string,
-  files: Record<string, string> = {},
-): Promise<{ confFile: string; runtimeDir: string } & AsyncDisposable> {
-  const dir = await Deno.makeTempDir({ prefix: "stacd-auth-" });
-  await mount(["-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/etc/stas"]);
-  await Deno.writeTextFile("/etc/stas/sys.conf", sysConf, { mode: 0o600 });
-  for (const [name, text] of Object.entries(files)) {
-    await Deno.writeTextFile(`/etc/stas/${name}`, text, { mode: 0o600 });
-  }
-  return {
-    confFile: `${dir}/stacd.conf`,
-    runtimeDir: `${dir}/run`,
-    [Symbol.asyncDispose]: async () => {
-      await mount(["/etc/stas"], "umount");
-      await deleteAllControllers();
-    },
-  };
-}
-
-async function mount(args: string[], cmd = "mount"): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
 }
 
 /**
@@ -157,14 +79,6 @@ function liveDevice(nqn: string): Promise<string> {
 
 function sysfs(device: string, attribute: string): string {
   return Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`).trim();
-}
-
-/** Asserts that `text` (a log) holds none of `secrets`. */
-function assertNoSecret(text: string, secrets: string[], where: string): void {
-  for (const s of secrets) {
-    const body = s.split(":")[2]!;
-    assert.ok(!text.includes(body), `a key appears in ${where}`);
-  }
 }
 
 Deno.test(
@@ -214,7 +128,7 @@ Deno.test({
     const key = (await nvme("gen-dhchap-key", "--key-length=32", `--nqn=${host.hostnqn}`)).trim();
     assert.match(key, /^DHHC-1:0[0-3]:[A-Za-z0-9+/=]+:$/);
     using _target = authTarget({ secured: [nqn], hostKey: key });
-    await using s = await scratch(`[Host]\nkey = ${key}\n`);
+    await using s = await scratchConfig(`[Host]\nkey = ${key}\n`);
     await Deno.writeTextFile(s.confFile, stacdConf([controllerLine(nqn)]));
     const before = await kernelMark();
     await using stacd = new StacdProcess({ ...s, args: ["--tron"] });
@@ -238,7 +152,7 @@ Deno.test({
     const nqn = "nqn.2026-11.io.test:auth-file";
     const key = generateKey(48);
     using _target = authTarget({ secured: [nqn], hostKey: key });
-    await using s = await scratch("[Host]\nkey = file:///etc/stas/hostkey\n", {
+    await using s = await scratchConfig("[Host]\nkey = file:///etc/stas/hostkey\n", {
       hostkey: `${key}\n`,
     });
     await Deno.writeTextFile(s.confFile, stacdConf([controllerLine(nqn)]));
@@ -259,7 +173,7 @@ Deno.test({
     const key = generateKey(64);
     using _target = authTarget({ secured: [nqn], hostKey: key });
     // The sys.conf key is well-formed but not the one the target expects.
-    await using s = await scratch(`[Host]\nkey = ${generateKey()}\n`);
+    await using s = await scratchConfig(`[Host]\nkey = ${generateKey()}\n`);
     await Deno.writeTextFile(s.confFile, stacdConf([controllerLine(nqn, `;dhchap-secret=${key}`)]));
     await using stacd = new StacdProcess(s);
     const device = await liveDevice(nqn);
@@ -276,7 +190,7 @@ Deno.test({
     const key = generateKey();
     const ctrlKey = generateKey();
     using _target = authTarget({ secured: [good], hostKey: key, ctrlKey });
-    await using s = await scratch("[Host]\n");
+    await using s = await scratchConfig("[Host]\n");
     await Deno.writeTextFile(
       s.confFile,
       stacdConf([controllerLine(good, `;dhchap-secret=${key};dhchap-ctrl-secret=${ctrlKey}`)]),
@@ -300,7 +214,7 @@ Deno.test({
     const key = generateKey();
     using _target = authTarget({ secured: [nqn], hostKey: key, ctrlKey: generateKey() });
     using _timeout = adminTimeout(10);
-    await using s = await scratch("[Host]\n");
+    await using s = await scratchConfig("[Host]\n");
     await Deno.writeTextFile(
       s.confFile,
       stacdConf([controllerLine(nqn, `;dhchap-secret=${key};dhchap-ctrl-secret=${generateKey()}`)]),
@@ -329,7 +243,7 @@ Deno.test({
     const badKey = generateKey();
     using _target = authTarget({ secured: [good, wrong, missing], open: [open], hostKey: key });
     using _timeout = adminTimeout(10);
-    await using s = await scratch("[Host]\n");
+    await using s = await scratchConfig("[Host]\n");
     const conf = (wrongKey: string) =>
       stacdConf([
         controllerLine(good, `;dhchap-secret=${key}`),
@@ -399,7 +313,7 @@ Deno.test({
     const malformed = `DHHC-1:00:${flipped}:`;
     // The malformed key's subsystem is open: had stacd tried it, it would have connected.
     using _target = authTarget({ secured: [good], open: [bad], hostKey: key });
-    await using s = await scratch("[Host]\n");
+    await using s = await scratchConfig("[Host]\n");
     await Deno.writeTextFile(
       s.confFile,
       stacdConf([
