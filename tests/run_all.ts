@@ -2,7 +2,8 @@
  * The whole test suite, as the README's test command and CI run it:
  * formatting, lint and type checks, the unit tests on the host, then the
  * real-kernel tests in the guest, once on each platform (Debian 12 / 6.1, then
- * Debian 13 / 6.12: tests/guest/platform.ts); ends with one summary line
+ * Debian 13 / 6.12: tests/guest/platform.ts), then stacd.service under
+ * systemd as PID 1 (Debian 13); ends with one summary line
  * (`tests: N passed, N failed, N skipped`). Exits non-zero if any step failed.
  *
  *   deno task test            (everything)
@@ -40,10 +41,13 @@ if (!noGuest && !await step("guest", ["task", "test:guest"])) failedSteps.push("
 if (!noGuest && !await step("guest debian13", ["task", "test:guest:debian13"])) {
   failedSteps.push("guest debian13");
 }
+if (!noGuest && !await step("guest systemd", ["task", "test:systemd"])) {
+  failedSteps.push("guest systemd");
+}
 
 const reports = [
   "junit-unit.xml",
-  ...(noGuest ? [] : ["junit-guest.xml", "junit-guest-debian13.xml"]),
+  ...(noGuest ? [] : ["junit-guest.xml", "junit-guest-debian13.xml", "junit-systemd.xml"]),
 ];
 const total = { passed: 0, failed: 0, skipped: 0 };
 for (const report of reports) {

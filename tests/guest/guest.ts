@@ -4,7 +4,11 @@
  * Debian 13 tree: see platform.ts), with the NVMe/TCP host and target
  * drivers loaded. Tests that need a real kernel go through here.
  *
- * Usage: deno run -A tests/guest/guest.ts [--platform debian12|debian13] [--timeout SECONDS] FILE.sh
+ * With `init: "systemd"` (debian13 only) the guest boots real systemd as
+ * PID 1 on a writable overlay of that root instead, and runs the script as
+ * a service once the system is up (see init.sh).
+ *
+ * Usage: deno run -A tests/guest/guest.ts [--platform debian12|debian13] [--init chroot|systemd] [--timeout SECONDS] FILE.sh
  *   (the platform defaults to $GUEST_PLATFORM, else debian12)
  */
 import { cacheDir, checkoutDir } from "./host.ts";
@@ -18,6 +22,13 @@ export interface GuestOptions {
   script: string;
   /** Which root and kernel to boot; default `$GUEST_PLATFORM`, else debian12. */
   platform?: PlatformName;
+  /**
+   * "chroot" (default): the initramfs's init stays PID 1 and runs the script
+   * in a chroot of the read-only root. "systemd": systemd is PID 1 on a
+   * writable (throwaway) overlay of the root and runs the script as a
+   * service, with dbus and udevd running as services; debian13 only.
+   */
+  init?: GuestInit;
   /** QEMU is killed after this long; default 5 minutes. */
   timeoutMs?: number;
   memoryMiB?: number;
@@ -29,6 +40,29 @@ export interface GuestOptions {
   /** Aborting kills QEMU. */
   signal?: AbortSignal;
 }
+
+export type GuestInit = "chroot" | "systemd";
+
+/**
+ * Units the debian13 root enables that must not start when it boots
+ * systemd: nvme-stas's own stacd and stafd (a test installs and starts its
+ * stacd), nvme-cli's boot-time connects, podman's network helper, and
+ * timers. Disabled in the guest's overlay only; each can still be started.
+ */
+const SYSTEMD_DISABLED_UNITS = [
+  "stacd.service",
+  "stafd.service",
+  "nvmf-autoconnect.service",
+  "nvmefc-boot-connections.service",
+  "netavark-dhcp-proxy.service",
+  "netavark-dhcp-proxy.socket",
+  "uuidd.socket",
+  "getty@tty1.service",
+  "apt-daily.timer",
+  "apt-daily-upgrade.timer",
+  "dpkg-db-backup.timer",
+  "fstrim.timer",
+];
 
 /** How a guest run ended. */
 export interface GuestResult {
@@ -49,6 +83,37 @@ export interface GuestResult {
   totalMs: number;
 }
 
+/**
+ * Kernel command line added for systemd as PID 1: its status lines on the
+ * console (kept in console.log, where a boot that never reached the test
+ * shows why), and masks for what a throwaway test guest does not need, to
+ * spare TCG's two CPUs at boot (ldconfig and friends alone took 5-10 s):
+ * login prompts and sessions, caches rebuilt after package updates, seed
+ * and pstore saving, binfmt and debugging file systems.
+ */
+const SYSTEMD_CMDLINE = [
+  "systemd.show_status=1",
+  ...[
+    "serial-getty@ttyS0.service",
+    "systemd-logind.service",
+    "systemd-user-sessions.service",
+    "ldconfig.service",
+    "systemd-update-done.service",
+    "systemd-journal-catalog-update.service",
+    "systemd-random-seed.service",
+    "systemd-pstore.service",
+    "modprobe@drm.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@fuse.service",
+    "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "sys-fs-fuse-connections.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "dev-hugepages.mount",
+  ].map((unit) => `systemd.mask=${unit}`),
+].map((arg) => ` ${arg}`).join("");
+
 /** Printed by guest.sh on its stdout right before the script; not part of the output. */
 const START_MARK = "@@guest-script-start@@\n";
 const PREPARE = `${checkoutDir}/tests/guest/prepare.sh`;
@@ -57,6 +122,12 @@ const PREPARE = `${checkoutDir}/tests/guest/prepare.sh`;
 export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
   const started = performance.now();
   const platform = await preparePlatform(opts.platform ?? platformFromEnv());
+  const init = opts.init ?? "chroot";
+  if (init === "systemd" && platform.name !== "debian13") {
+    throw new RangeError(
+      `init "systemd" needs a root with systemd, dbus and udev: platform debian13, not ${platform.name}`,
+    );
+  }
   const { path: initrd, kernel } = await buildInitramfs(platform.kernel);
   const image = await bootImage(kernel);
   await Deno.mkdir(`${cacheDir}/runs`, { recursive: true });
@@ -71,6 +142,10 @@ export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
     `${runDir}/.guest-binds`,
     guestBinds(platform.binds).map(([from, to]) => `${from} ${to}\n`).join(""),
   );
+  if (init === "systemd") {
+    await Deno.writeTextFile(`${runDir}/.guest-init`, "systemd\n");
+    await Deno.writeTextFile(`${runDir}/.guest-disable`, SYSTEMD_DISABLED_UNITS.join("\n") + "\n");
+  }
   await Deno.writeTextFile(`${runDir}/script.sh`, opts.script);
   await Deno.writeTextFile(
     `${runDir}/guest.sh`,
@@ -87,7 +162,9 @@ export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
       // ttyS0: kernel console, kept in a file; ttyS1: the script's output, streamed.
       ...["-serial", `file:${share(`${runDir}/console.log`)}`, "-serial", "stdio"],
       ...["-kernel", image, "-initrd", initrd],
-      ...["-append", "console=ttyS0 quiet panic=-1"],
+      // systemd's status lines go to the console log: where a boot that
+      // never reached the test unit shows why.
+      ...["-append", `console=ttyS0 quiet panic=-1${init === "systemd" ? SYSTEMD_CMDLINE : ""}`],
       "-virtfs",
       "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
       "-virtfs",
@@ -225,9 +302,17 @@ if (import.meta.main) {
   if (t >= 0) timeoutMs = Number(args.splice(t, 2)[1]) * 1000;
   const p = args.indexOf("--platform");
   const platform = platformName(p >= 0 ? args.splice(p, 2)[1] : Deno.env.get("GUEST_PLATFORM"));
+  const i = args.indexOf("--init");
+  const init = i >= 0 ? args.splice(i, 2)[1] : "chroot";
   const [file] = args;
-  if (!file || args.length !== 1 || Number.isNaN(timeoutMs)) {
-    console.error("Usage: guest.ts [--platform debian12|debian13] [--timeout SECONDS] FILE.sh");
+  if (
+    !file || args.length !== 1 || Number.isNaN(timeoutMs) ||
+    (init !== "chroot" && init !== "systemd")
+  ) {
+    console.error(
+      "Usage: guest.ts [--platform debian12|debian13] [--init chroot|systemd] " +
+        "[--timeout SECONDS] FILE.sh",
+    );
     Deno.exit(2);
   }
   const abort = new AbortController();
@@ -236,6 +321,7 @@ if (import.meta.main) {
   const r = await runInGuest({
     script: await Deno.readTextFile(file),
     platform,
+    init,
     timeoutMs,
     signal: abort.signal,
     onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),

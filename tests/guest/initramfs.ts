@@ -1,8 +1,9 @@
 /**
  * Builds the guest's initramfs: a static busybox, the kernel's virtio and 9p
- * modules, and init.sh as /init. The guest gets everything else from the
- * host's root over 9p, so the image stays under 2 MB and builds in a moment;
- * it is still cached, keyed by kernel version and a hash of its inputs.
+ * modules (and overlay, for a guest that boots systemd), and init.sh as
+ * /init. The guest gets everything else from the host's root over 9p, so
+ * the image stays under 2 MB and builds in a moment; it is still cached,
+ * keyed by kernel version and a hash of its inputs.
  *
  * Usage: deno run -A tests/guest/initramfs.ts   (prints the image's path)
  */
@@ -13,8 +14,14 @@ import { type Kernel, pickKernel } from "./kernel.ts";
 /** Modules init.sh must load to reach the 9p shares; their dependencies are added. */
 const BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p"];
 
+/** Loaded too when the guest boots systemd: its writable root is an overlay. */
+const SYSTEMD_MODULES = ["overlay"];
+
 /** Busybox applets init.sh calls. */
-const APPLETS = ["sh", "cat", "mount", "mkdir", "insmod", "stty", "chroot", "sync", "poweroff"];
+const APPLETS = [
+  ...["sh", "cat", "mount", "mkdir", "insmod", "stty", "chroot", "sync", "poweroff"],
+  ...["ln", "rm", "switch_root"], // systemd mode
+];
 
 const BUSYBOX = "/bin/busybox";
 
@@ -30,7 +37,10 @@ export interface Initramfs {
 export async function buildInitramfs(kernel: Kernel = pickKernel()): Promise<Initramfs> {
   const init = await Deno.readTextFile(new URL("./init.sh", import.meta.url));
   const modules = await resolveModules(kernel, BOOT_MODULES);
-  const key = await sha256(JSON.stringify([init, modules, APPLETS]));
+  const loaded = new Set(modules.map((m) => m.name));
+  const systemdModules = (await resolveModules(kernel, SYSTEMD_MODULES))
+    .filter((m) => !loaded.has(m.name));
+  const key = await sha256(JSON.stringify([init, modules, systemdModules, APPLETS]));
   const path = `${cacheDir}/initramfs-${kernel.version}-${key.slice(0, 12)}.cpio.gz`;
   if (await exists(path)) return { path, kernel, cached: true };
 
@@ -49,8 +59,13 @@ export async function buildInitramfs(kernel: Kernel = pickKernel()): Promise<Ini
     ...APPLETS.map((a): CpioEntry => ({ kind: "symlink", path: `bin/${a}`, target: "busybox" })),
     { kind: "file", path: "init", data: text.encode(init), mode: 0o755 },
     { kind: "file", path: "modules", data: text.encode(modules.map((m) => m.name).join("\n")) },
+    {
+      kind: "file",
+      path: "modules-systemd",
+      data: text.encode(systemdModules.map((m) => m.name).join("\n")),
+    },
   ];
-  for (const m of modules) {
+  for (const m of [...modules, ...systemdModules]) {
     entries.push({
       kind: "file",
       path: `lib/modules/${m.name}.ko`,

@@ -5,7 +5,9 @@
 modprobe -a nvme-fabrics nvme-tcp nvmet nvmet-tcp
 # One null block device is enough: namespaces of many subsystems can share it.
 modprobe null_blk nr_devices=1
-mount -t configfs configfs /sys/kernel/config
+# Under systemd as PID 1 (guest.ts init "systemd"), sys-kernel-config.mount
+# has mounted it already.
+mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
 ip link set lo up
 
 # Connects need a host NQN and ID. nvme-cli's postinst writes both into the

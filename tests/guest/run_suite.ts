@@ -2,11 +2,15 @@
  * Host entry of the real-kernel suite: checks the host packages, type-checks
  * the guest tests here (TCG makes that slow in the guest), then boots ONE
  * guest that runs every tests/guest/**\/*_guest_test.ts with `deno test`.
+ * With --init systemd the guest boots systemd as PID 1 instead (debian13
+ * only) and runs the tests/guest/**\/*_systemd_test.ts files, which need it.
  *
- * Usage: deno run -A tests/guest/run_suite.ts [--platform debian12|debian13] [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
- *   --platform defaults to $GUEST_PLATFORM, else debian12 (see platform.ts);
- *   FILTER keeps the test files whose path contains it; DENO_TEST_ARGS go to
- *   `deno test` in the guest (e.g. -- --filter "port removed").
+ * Usage: deno run -A tests/guest/run_suite.ts [--platform debian12|debian13] [--init chroot|systemd] [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
+ *   --platform defaults to $GUEST_PLATFORM, else debian12 (debian13 with
+ *   --init systemd; see platform.ts); FILTER keeps the test files whose path
+ *   contains it; DENO_TEST_ARGS go to `deno test` in the guest (e.g. --
+ *   --filter "port removed"). With --junit, text reports the tests wrote to
+ *   $GUEST_OUT (*.txt) are copied next to the JUnit file.
  */
 import { checkoutDir, run } from "./host.ts";
 import { ensureHostPackages } from "./setup.ts";
@@ -25,31 +29,42 @@ const j = args.indexOf("--junit");
 const junitFile = j >= 0 ? args.splice(j, 2)[1] : undefined;
 const t = args.indexOf("--timeout");
 const timeoutMs = t >= 0 ? Number(args.splice(t, 2)[1]) * 1000 : 1_200_000;
+const i = args.indexOf("--init");
+const init = i >= 0 ? args.splice(i, 2)[1] ?? "?" : "chroot";
 const p = args.indexOf("--platform");
-const platformArg = p >= 0 ? args.splice(p, 2)[1] ?? "?" : Deno.env.get("GUEST_PLATFORM");
+const platformArg = p >= 0
+  ? args.splice(p, 2)[1] ?? "?"
+  : init === "systemd"
+  ? "debian13"
+  : Deno.env.get("GUEST_PLATFORM");
 const [filter = ""] = args;
-const usage = "Usage: run_suite.ts [--platform debian12|debian13] [--no-check] " +
-  "[--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]";
-if (args.length > 1 || Number.isNaN(timeoutMs)) {
+const usage = "Usage: run_suite.ts [--platform debian12|debian13] [--init chroot|systemd] " +
+  "[--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]";
+if (args.length > 1 || Number.isNaN(timeoutMs) || (init !== "chroot" && init !== "systemd")) {
   console.error(usage);
   Deno.exit(2);
 }
 let platform;
 try {
   platform = platformName(platformArg);
+  if (init === "systemd" && platform !== "debian13") {
+    throw new RangeError(`--init systemd needs --platform debian13, not ${platform}`);
+  }
 } catch (error) {
   console.error(`${(error as Error).message}\n${usage}`);
   Deno.exit(2);
 }
+/** Test files run in this kind of guest. */
+const suffix = init === "systemd" ? "_systemd_test.ts" : "_guest_test.ts";
 
 await ensureHostPackages();
 
-const files = findTests(`${checkoutDir}/tests/guest`)
+const files = findTests(`${checkoutDir}/tests/guest`, suffix)
   .map((f) => f.slice(checkoutDir.length + 1))
   .filter((f) => f.includes(filter))
   .sort();
 if (files.length === 0) {
-  console.error(`No tests/guest/**/*_guest_test.ts matches "${filter}"`);
+  console.error(`No tests/guest/**/*${suffix} matches "${filter}"`);
   Deno.exit(2);
 }
 
@@ -62,7 +77,7 @@ if (!skipCheck) {
   }
 }
 
-console.log(`guest ${platform}: running ${files.join(" ")}`);
+console.log(`guest ${platform} (init ${init}): running ${files.join(" ")}`);
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const out = new TextEncoder();
 // --frozen: the checkout is read-only in the guest, so deno must never try to
@@ -74,6 +89,7 @@ const r = await runInGuest({
     [...testArgs, ...files].map(quote).join(" ")
   }\n`,
   platform,
+  init,
   timeoutMs,
   onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
 });
@@ -81,6 +97,12 @@ const r = await runInGuest({
 if (junitFile) {
   // The report is the record of what ran: copy it even when tests failed.
   await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
+  const dir = junitFile.includes("/") ? junitFile.slice(0, junitFile.lastIndexOf("/")) : ".";
+  for (const e of Deno.readDirSync(r.outDir)) {
+    if (e.isFile && e.name.endsWith(".txt")) {
+      await Deno.copyFile(`${r.outDir}/${e.name}`, `${dir}/${e.name}`);
+    }
+  }
 }
 const seconds = (ms: number | null) => ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`;
 console.log(
@@ -99,11 +121,11 @@ if (r.exitCode !== 0) {
   Deno.exit(r.exitCode || 1);
 }
 
-function findTests(dir: string): string[] {
+function findTests(dir: string, suffix: string): string[] {
   return [...Deno.readDirSync(dir)].flatMap((e) => {
     const path = `${dir}/${e.name}`;
-    if (e.isDirectory) return findTests(path);
-    return e.name.endsWith("_guest_test.ts") ? [path] : [];
+    if (e.isDirectory) return findTests(path, suffix);
+    return e.name.endsWith(suffix) ? [path] : [];
   });
 }
 
