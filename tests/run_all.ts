@@ -3,7 +3,8 @@
  * formatting, lint and type checks, the unit tests on the host, then the
  * real-kernel tests in the guest, once on each platform (Debian 12 / 6.1, then
  * Debian 13 / 6.12: tests/guest/platform.ts), then stacd.service under
- * systemd as PID 1 (Debian 13); ends with one summary line
+ * systemd as PID 1 and the container image under podman (both Debian 13);
+ * ends with one summary line
  * (`tests: N passed, N failed, N skipped`). Exits non-zero if any step failed.
  *
  *   deno task test            (everything)
@@ -44,10 +45,18 @@ if (!noGuest && !await step("guest debian13", ["task", "test:guest:debian13"])) 
 if (!noGuest && !await step("guest systemd", ["task", "test:systemd"])) {
   failedSteps.push("guest systemd");
 }
+if (!noGuest && !await step("guest container", ["task", "test:container"])) {
+  failedSteps.push("guest container");
+}
 
 const reports = [
   "junit-unit.xml",
-  ...(noGuest ? [] : ["junit-guest.xml", "junit-guest-debian13.xml", "junit-systemd.xml"]),
+  ...(noGuest ? [] : [
+    "junit-guest.xml",
+    "junit-guest-debian13.xml",
+    "junit-systemd.xml",
+    "junit-container.xml",
+  ]),
 ];
 const total = { passed: 0, failed: 0, skipped: 0 };
 for (const report of reports) {

@@ -5,7 +5,7 @@
  * With --init systemd the guest boots systemd as PID 1 instead (debian13
  * only) and runs the tests/guest/**\/*_systemd_test.ts files, which need it.
  *
- * Usage: deno run -A tests/guest/run_suite.ts [--platform debian12|debian13] [--init chroot|systemd] [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
+ * Usage: deno run -A tests/guest/run_suite.ts [--platform debian12|debian13] [--init chroot|systemd] [--suffix _X_test.ts] [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]
  *   --platform defaults to $GUEST_PLATFORM, else debian12 (debian13 with
  *   --init systemd; see platform.ts); FILTER keeps the test files whose path
  *   contains it; DENO_TEST_ARGS go to `deno test` in the guest (e.g. --
@@ -37,9 +37,17 @@ const platformArg = p >= 0
   : init === "systemd"
   ? "debian13"
   : Deno.env.get("GUEST_PLATFORM");
+/** Test files run in this kind of guest (the container image's have a suite of their own). */
+const x = args.indexOf("--suffix");
+const suffix = x >= 0
+  ? args.splice(x, 2)[1] ?? "?"
+  : init === "systemd"
+  ? "_systemd_test.ts"
+  : "_guest_test.ts";
 const [filter = ""] = args;
 const usage = "Usage: run_suite.ts [--platform debian12|debian13] [--init chroot|systemd] " +
-  "[--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] [-- DENO_TEST_ARGS]";
+  "[--suffix _X_test.ts] [--no-check] [--timeout SECONDS] [--junit FILE] [FILTER] " +
+  "[-- DENO_TEST_ARGS]";
 if (args.length > 1 || Number.isNaN(timeoutMs) || (init !== "chroot" && init !== "systemd")) {
   console.error(usage);
   Deno.exit(2);
@@ -54,8 +62,6 @@ try {
   console.error(`${(error as Error).message}\n${usage}`);
   Deno.exit(2);
 }
-/** Test files run in this kind of guest. */
-const suffix = init === "systemd" ? "_systemd_test.ts" : "_guest_test.ts";
 
 await ensureHostPackages();
 
