@@ -4,6 +4,7 @@
  * collected line by line, signals are sent for real.
  */
 import { PERMISSION_FLAGS } from "../../build/permissions.ts";
+import { LoggedProcess } from "./logged_process.ts";
 import { controllers, waitFor } from "./nvme_host.ts";
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
@@ -18,57 +19,30 @@ export interface StacdOptions {
   env?: Record<string, string>;
 }
 
-export class StacdProcess implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  readonly lines: string[] = [];
-  readonly #pump: Promise<void>;
-
+export class StacdProcess extends LoggedProcess {
   constructor(readonly options: StacdOptions) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...PERMISSION_FLAGS,
-        "--no-check",
-        "--frozen",
-        `${root}main.ts`,
-        "-f",
-        options.confFile,
-        ...(options.args ?? []),
-      ],
-      env: {
-        RUNTIME_DIRECTORY: options.runtimeDir,
-        STACD_TEST_TIMER_SCALE: TEST_TIMER_SCALE,
-        NO_COLOR: "1",
-        ...options.env,
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#pump = Promise.all([this.#collect(this.child.stdout), this.#collect(this.child.stderr)])
-      .then(() => {});
-  }
-
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop() ?? "";
-      this.lines.push(...parts);
-    }
-    if (rest) this.lines.push(rest);
-  }
-
-  get log(): string {
-    return this.lines.join("\n");
-  }
-
-  /** Waits until a log line matches `pattern`. */
-  waitForLog(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-    return waitFor(
-      () => this.lines.find((l) => pattern.test(l)),
-      `log ${pattern}\n${this.log}`,
-      timeoutMs,
+    super(
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...PERMISSION_FLAGS,
+          "--no-check",
+          "--frozen",
+          `${root}main.ts`,
+          "-f",
+          options.confFile,
+          ...(options.args ?? []),
+        ],
+        env: {
+          RUNTIME_DIRECTORY: options.runtimeDir,
+          STACD_TEST_TIMER_SCALE: TEST_TIMER_SCALE,
+          NO_COLOR: "1",
+          ...options.env,
+        },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn(),
     );
   }
 
@@ -78,24 +52,14 @@ export class StacdProcess implements AsyncDisposable {
 
   /** Sends SIGTERM and returns the exit code. */
   async stop(): Promise<number> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch {
-      // already exited
-    }
-    const status = await this.child.status;
-    await this.#pump;
-    return status.code;
+    this.kill("SIGTERM");
+    return (await this.exited()).code;
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await this.child.status;
-    await this.#pump;
+  /** A test that ends early kills stacd outright (connections stay, as they would). */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    this.kill("SIGKILL");
+    await this.exited();
   }
 }
 

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 import { AS_NOBODY, type Ran } from "../dbus/stac_fixture.ts";
+import { LoggedProcess } from "./logged_process.ts";
 import { controllers, deleteAllControllers, hostIdentity, waitFor } from "./nvme_host.ts";
 import { stacdConf, StacdProcess, TEST_TIMER_SCALE } from "./stacd_process.ts";
 import { createTarget, type TargetPort } from "./target.ts";
@@ -67,49 +68,6 @@ const STATUS_KEYS = [
   "symname",
   "tron",
 ];
-
-/** A child process whose output is collected line by line (for upstream's stafd). */
-class LoggedProcess implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  readonly lines: string[] = [];
-  readonly #pump: Promise<void>;
-
-  constructor(command: string, args: string[], env: Record<string, string>) {
-    this.child = new Deno.Command(command, {
-      args,
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#pump = Promise.all([this.#collect(this.child.stdout), this.#collect(this.child.stderr)])
-      .then(() => {});
-  }
-
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop() ?? "";
-      this.lines.push(...parts);
-    }
-    if (rest) this.lines.push(rest);
-  }
-
-  get log(): string {
-    return this.lines.join("\n");
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch {
-      // already exited
-    }
-    await this.child.status;
-    await this.#pump;
-  }
-}
 
 /** Runs a command (as nobody with `asNobody`) and collects its output. */
 async function run(
@@ -176,9 +134,13 @@ Deno.test({
     await Deno.writeTextFile(`${dir}/stacd.conf`, stacdConf([]));
     const started = performance.now();
     await using stafd = new LoggedProcess(
-      "python3",
-      ["/usr/sbin/stafd", "-f", `${dir}/stafd.conf`, "--tron"],
-      env,
+      new Deno.Command("python3", {
+        args: ["/usr/sbin/stafd", "-f", `${dir}/stafd.conf`, "--tron"],
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn(),
     );
     await using stacd = new StacdProcess({
       confFile: `${dir}/stacd.conf`,
