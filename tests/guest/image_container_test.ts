@@ -82,13 +82,22 @@ function configFiles(nqns: string[], global: string[] = []): Record<string, stri
 
 /**
  * A fresh ConfigMap folder (the DaemonSet's defaultMode 0600), and a fresh
- * /run/stacd as its DirectoryOrCreate hostPath finds on a new node.
+ * /run/stacd as its DirectoryOrCreate hostPath finds on a new node. Disposing
+ * of it removes the folder and every connection the test left.
  */
-async function freshNode(files: Record<string, string>): Promise<ConfigMapDir> {
+async function freshNode(
+  files: Record<string, string>,
+): Promise<ConfigMapDir & AsyncDisposable> {
   await Deno.remove("/run/stacd", { recursive: true }).catch(() => {});
   await Deno.mkdir("/run/stacd", { recursive: true });
   const dir = await Deno.makeTempDir({ prefix: "stacd-configmap-" });
-  return await ConfigMapDir.create(dir, files, 0o600);
+  const cm = await ConfigMapDir.create(dir, files, 0o600);
+  return Object.assign(cm, {
+    async [Symbol.asyncDispose]() {
+      await deleteAllControllers();
+      await Deno.remove(dir, { recursive: true });
+    },
+  });
 }
 
 function assertNoDuplicates(): void {
@@ -270,19 +279,14 @@ Deno.test({
   async fn() {
     const { podman } = await setup();
     using t = createTarget({ subsystems: 8, ports: [PORT] });
-    const cm = await freshNode(configFiles(t.nqns));
-    try {
-      await using c = new StacdContainer(podman, { name: "stacd-a", configDir: cm.dir });
-      await c.waitForLog(/Starting stacd .*udev source: kernel/);
-      await waitForLiveSet(t.nqns, 180_000);
-      assertNoDuplicates();
-      assert.equal(controllers().length, 8);
-      assert.equal(await c.stop(), 0);
-      assert.equal(count(c.log, /Connection established!/), 8, c.log);
-    } finally {
-      await deleteAllControllers();
-      await Deno.remove(cm.dir, { recursive: true });
-    }
+    await using cm = await freshNode(configFiles(t.nqns));
+    await using c = new StacdContainer(podman, { name: "stacd-a", configDir: cm.dir });
+    await c.waitForLog(/Starting stacd .*udev source: kernel/);
+    await waitForLiveSet(t.nqns, 180_000);
+    assertNoDuplicates();
+    assert.equal(controllers().length, 8);
+    assert.equal(await c.stop(), 0);
+    assert.equal(count(c.log, /Connection established!/), 8, c.log);
   },
 });
 
@@ -294,28 +298,23 @@ Deno.test({
     using t = createTarget({ subsystems: 10, ports: [PORT] });
     const first = t.nqns.slice(0, 8);
     const second = t.nqns.slice(2);
-    const cm = await freshNode(configFiles(first));
-    try {
-      await using c = new StacdContainer(podman, { name: "stacd-b", configDir: cm.dir });
-      await waitForLiveSet(first, 180_000);
-      const before = identities();
-      const version = await cm.current();
-      await cm.update(configFiles(second));
-      assert.notEqual(await cm.current(), version, "..data points at a new version");
-      await c.waitForLog(/Configuration reloaded from \/etc\/stas\/stacd\.conf/);
-      await waitForLiveSet(second, 120_000);
-      assertNoDuplicates();
-      const after = identities();
-      for (const nqn of first.slice(2)) {
-        assert.equal(after.get(nqn), before.get(nqn), `${nqn} kept its device and cntlid`);
-      }
-      for (const nqn of first.slice(0, 2)) assert.equal(controllersOf(nqn).length, 0, nqn);
-      assert.equal(count(c.log, /Starting stacd/), 1, "one start: no restart");
-      assert.equal(await c.stop(), 0, "the same container ran throughout");
-    } finally {
-      await deleteAllControllers();
-      await Deno.remove(cm.dir, { recursive: true });
+    await using cm = await freshNode(configFiles(first));
+    await using c = new StacdContainer(podman, { name: "stacd-b", configDir: cm.dir });
+    await waitForLiveSet(first, 180_000);
+    const before = identities();
+    const version = await cm.current();
+    await cm.update(configFiles(second));
+    assert.notEqual(await cm.current(), version, "..data points at a new version");
+    await c.waitForLog(/Configuration reloaded from \/etc\/stas\/stacd\.conf/);
+    await waitForLiveSet(second, 120_000);
+    assertNoDuplicates();
+    const after = identities();
+    for (const nqn of first.slice(2)) {
+      assert.equal(after.get(nqn), before.get(nqn), `${nqn} kept its device and cntlid`);
     }
+    for (const nqn of first.slice(0, 2)) assert.equal(controllersOf(nqn).length, 0, nqn);
+    assert.equal(count(c.log, /Starting stacd/), 1, "one start: no restart");
+    assert.equal(await c.stop(), 0, "the same container ran throughout");
   },
 });
 
@@ -325,36 +324,31 @@ Deno.test({
   async fn() {
     const { podman } = await setup();
     using t = createTarget({ subsystems: 8, ports: [PORT] });
-    const cm = await freshNode(configFiles(t.nqns));
-    try {
-      const before = await (async () => {
-        await using c = new StacdContainer(podman, { name: "stacd-c", configDir: cm.dir });
-        await waitForLiveSet(t.nqns, 180_000);
-        const ids = identities();
-        assert.equal(await c.stop(), 0, "podman stop: SIGTERM, a clean exit");
-        await c.waitForLog(/Stopping stacd \(connections are kept\)/, 0);
-        return ids;
-      })();
-      await waitForLiveSet(t.nqns);
-      assert.deepEqual(identities(), before, "stopping the container disconnected nothing");
-      const saved = "/run/stacd/last-known-config";
-      assert.equal(JSON.parse(await Deno.readTextFile(saved)).controllers.length, 8);
-      assert.equal((await Deno.stat(saved)).mode! & 0o777, 0o600);
+    await using cm = await freshNode(configFiles(t.nqns));
+    const before = await (async () => {
+      await using c = new StacdContainer(podman, { name: "stacd-c", configDir: cm.dir });
+      await waitForLiveSet(t.nqns, 180_000);
+      const ids = identities();
+      assert.equal(await c.stop(), 0, "podman stop: SIGTERM, a clean exit");
+      await c.waitForLog(/Stopping stacd \(connections are kept\)/, 0);
+      return ids;
+    })();
+    await waitForLiveSet(t.nqns);
+    assert.deepEqual(identities(), before, "stopping the container disconnected nothing");
+    const saved = "/run/stacd/last-known-config";
+    assert.equal(JSON.parse(await Deno.readTextFile(saved)).controllers.length, 8);
+    assert.equal((await Deno.stat(saved)).mode! & 0o777, 0o600);
 
-      await using again = new StacdContainer(podman, { name: "stacd-c", configDir: cm.dir });
-      await again.waitForLog(/Restored 8 controllers/);
-      await again.waitForLog(/Adopted existing connection/);
-      await waitForLiveSet(t.nqns);
-      // Settle: a duplicate connect would show up within a reconcile pass or two.
-      await new Promise((r) => setTimeout(r, 5_000));
-      assertNoDuplicates();
-      assert.deepEqual(identities(), before, "adopted: same devices, same cntlids");
-      assert.doesNotMatch(again.log, /Connection established!/, "nothing reconnected");
-      assert.equal(await again.stop(), 0);
-    } finally {
-      await deleteAllControllers();
-      await Deno.remove(cm.dir, { recursive: true });
-    }
+    await using again = new StacdContainer(podman, { name: "stacd-c", configDir: cm.dir });
+    await again.waitForLog(/Restored 8 controllers/);
+    await again.waitForLog(/Adopted existing connection/);
+    await waitForLiveSet(t.nqns);
+    // Settle: a duplicate connect would show up within a reconcile pass or two.
+    await new Promise((r) => setTimeout(r, 5_000));
+    assertNoDuplicates();
+    assert.deepEqual(identities(), before, "adopted: same devices, same cntlids");
+    assert.doesNotMatch(again.log, /Connection established!/, "nothing reconnected");
+    assert.equal(await again.stop(), 0);
   },
 });
 
@@ -365,35 +359,32 @@ Deno.test({
     const { podman } = await setup();
     using t = createTarget({ subsystems: 2, ports: [PORT] });
     const [gone, stays] = t.nqns as [string, string];
-    const cm = await freshNode(configFiles(t.nqns, ["reconnect-delay = 1", "ctrl-loss-tmo = 2"]));
-    try {
-      await using c = new StacdContainer(podman, { name: "stacd-d", configDir: cm.dir });
-      await c.waitForLog(/Starting stacd .*udev source: kernel/);
-      await c.waitForLog(/D-Bus API off/);
-      const alone = await c.exec([
-        "/bin/sh",
-        "-c",
-        "test ! -e /run/udev/control && test ! -e /run/dbus/system_bus_socket",
-      ]);
-      assert.equal(alone.code, 0, "no udevd socket and no system bus in the container");
-      await waitForLiveSet(t.nqns, 180_000);
-      const device = controllersOf(gone)[0]!.name;
+    await using cm = await freshNode(
+      configFiles(t.nqns, ["reconnect-delay = 1", "ctrl-loss-tmo = 2"]),
+    );
+    await using c = new StacdContainer(podman, { name: "stacd-d", configDir: cm.dir });
+    await c.waitForLog(/Starting stacd .*udev source: kernel/);
+    await c.waitForLog(/D-Bus API off/);
+    const alone = await c.exec([
+      "/bin/sh",
+      "-c",
+      "test ! -e /run/udev/control && test ! -e /run/dbus/system_bus_socket",
+    ]);
+    assert.equal(alone.code, 0, "no udevd socket and no system bus in the container");
+    await waitForLiveSet(t.nqns, 180_000);
+    const device = controllersOf(gone)[0]!.name;
 
-      t.target.removeSubsystem(gone);
-      await waitFor(() => controllersOf(gone).length === 0 || undefined, "kernel gave up", 60_000);
-      const escaped = device.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      await c.waitForLog(new RegExp(`${escaped} - Controller removed by the kernel, retrying`));
-      assert.equal(controllersOf(stays).length, 1, "the other controller is untouched");
+    t.target.removeSubsystem(gone);
+    await waitFor(() => controllersOf(gone).length === 0 || undefined, "kernel gave up", 60_000);
+    const escaped = device.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    await c.waitForLog(new RegExp(`${escaped} - Controller removed by the kernel, retrying`));
+    assert.equal(controllersOf(stays).length, 1, "the other controller is untouched");
 
-      t.target.createSubsystem(gone);
-      t.target.linkSubsystem(PORT.id, gone);
-      await waitForLiveSet(t.nqns, 120_000);
-      assertNoDuplicates();
-      assert.equal(await c.stop(), 0);
-    } finally {
-      await deleteAllControllers();
-      await Deno.remove(cm.dir, { recursive: true });
-    }
+    t.target.createSubsystem(gone);
+    t.target.linkSubsystem(PORT.id, gone);
+    await waitForLiveSet(t.nqns, 120_000);
+    assertNoDuplicates();
+    assert.equal(await c.stop(), 0);
   },
 });
 
@@ -402,54 +393,50 @@ Deno.test({
   ignore,
   async fn() {
     const { podman } = await setup();
-    const cm = await freshNode(configFiles([]));
-    try {
-      // The one option not taken from run-options.json: under TCG, starting
-      // the launcher (deno, which transpiles stacd's sources on every start:
-      // the root is read-only) takes about as long as the probe's 5 s
-      // timeout. The command, its answer and the probe's other settings are
-      // the DaemonSet's.
-      await using c = new StacdContainer(podman, {
-        name: "stacd-e",
-        configDir: cm.dir,
-        healthTimeoutSeconds: 60,
-      });
-      await c.waitForLog(/Starting stacd/);
-      // The probe's initial delay: the socket appears once stacd has started.
-      const socket = () => {
-        try {
-          return Deno.lstatSync("/run/stacd/health.sock").isSocket || undefined;
-        } catch {
-          return undefined;
-        }
-      };
-      await waitFor(socket, "the health socket", 120_000);
-      let t = performance.now();
-      assert.equal(await c.probe(), 0, "podman exec NAME stacd --health");
-      console.log(`probe: podman exec stacd --health took ${Math.round(performance.now() - t)} ms`);
-      const timed = await c.exec([
-        "/bin/sh",
-        "-c",
-        `a=$(date +%s%N); ${options.healthCommand.join(" ")}; r=$?; ` +
-        `echo "exit $r in $(( ($(date +%s%N) - a) / 1000000 )) ms"`,
-      ]);
-      console.log(`probe: the command alone, in the container: ${timed.stdout.trim()}`);
-      t = performance.now();
-      const healthy = await podman.run(["healthcheck", "run", c.name]);
-      console.log(`probe: podman healthcheck run took ${Math.round(performance.now() - t)} ms`);
-      assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+    await using cm = await freshNode(configFiles([]));
+    // The one option not taken from run-options.json: under TCG, starting
+    // the launcher (deno, which transpiles stacd's sources on every start:
+    // the root is read-only) takes about as long as the probe's 5 s
+    // timeout. The command, its answer and the probe's other settings are
+    // the DaemonSet's.
+    await using c = new StacdContainer(podman, {
+      name: "stacd-e",
+      configDir: cm.dir,
+      healthTimeoutSeconds: 60,
+    });
+    await c.waitForLog(/Starting stacd/);
+    // The probe's initial delay: the socket appears once stacd has started.
+    const socket = () => {
+      try {
+        return Deno.lstatSync("/run/stacd/health.sock").isSocket || undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    await waitFor(socket, "the health socket", 120_000);
+    let t = performance.now();
+    assert.equal(await c.probe(), 0, "podman exec NAME stacd --health");
+    console.log(`probe: podman exec stacd --health took ${Math.round(performance.now() - t)} ms`);
+    const timed = await c.exec([
+      "/bin/sh",
+      "-c",
+      `a=$(date +%s%N); ${options.healthCommand.join(" ")}; r=$?; ` +
+      `echo "exit $r in $(( ($(date +%s%N) - a) / 1000000 )) ms"`,
+    ]);
+    console.log(`probe: the command alone, in the container: ${timed.stdout.trim()}`);
+    t = performance.now();
+    const healthy = await podman.run(["healthcheck", "run", c.name]);
+    console.log(`probe: podman healthcheck run took ${Math.round(performance.now() - t)} ms`);
+    assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
 
-      // A hung daemon (stopped, so it accepts nothing) fails the probe.
-      await c.signal("SIGSTOP");
-      assert.notEqual(await c.probe(), 0, "a stopped stacd is not healthy");
-      const unhealthy = await podman.run(["healthcheck", "run", c.name]);
-      assert.equal(unhealthy.code, 1, unhealthy.stdout + unhealthy.stderr);
-      assert.match(unhealthy.stdout, /unhealthy/);
-      await c.signal("SIGCONT");
-      assert.equal(await c.probe(), 0, "healthy again");
-      assert.equal(await c.stop(), 0);
-    } finally {
-      await Deno.remove(cm.dir, { recursive: true });
-    }
+    // A hung daemon (stopped, so it accepts nothing) fails the probe.
+    await c.signal("SIGSTOP");
+    assert.notEqual(await c.probe(), 0, "a stopped stacd is not healthy");
+    const unhealthy = await podman.run(["healthcheck", "run", c.name]);
+    assert.equal(unhealthy.code, 1, unhealthy.stdout + unhealthy.stderr);
+    assert.match(unhealthy.stdout, /unhealthy/);
+    await c.signal("SIGCONT");
+    assert.equal(await c.probe(), 0, "healthy again");
+    assert.equal(await c.stop(), 0);
   },
 });
