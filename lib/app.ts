@@ -83,9 +83,9 @@ export async function startApp(o: AppOptions): Promise<App> {
   });
   forget = model.forget;
   const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
-  // Type=notify: READY=1 (sent by daemon.start()) once the bus name is owned, or known to be out of reach.
-  await stac.firstAttempt;
-  await daemon.start();
+  // The first pass does not wait for the bus (connects start at once);
+  // READY=1 (Type=notify) waits for both: the name owned, or known out of reach.
+  await daemon.start({ readyAfter: stac.firstAttempt });
   // Not awaited: a slow bus must not hold up the controllers stacd manages.
   const stafd = keepOnBus(
     "stafd follower",

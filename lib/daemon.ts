@@ -103,13 +103,19 @@ export class Daemon {
     return this.#configuration;
   }
 
-  /** Restores the last-known controllers, runs the first pass, starts listening. */
-  async start(options: { watchConfig?: boolean } = {}): Promise<void> {
+  /**
+   * Restores the last-known controllers, runs the first pass, starts
+   * listening. READY=1 goes out once the pass ran and `readyAfter` settled
+   * (the D-Bus name: systemd's Type=notify start then means both).
+   */
+  async start(
+    options: { watchConfig?: boolean; readyAfter?: Promise<unknown> } = {},
+  ): Promise<void> {
     logDiagnostics(this.#deps.log, this.#configuration.diagnostics);
     await this.reconciler.restore();
     if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
     if (options.watchConfig ?? true) this.#watchConfig();
-    await this.reconciler.runPass();
+    await Promise.all([this.reconciler.runPass(), options.readyAfter?.catch(() => {})]);
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }
 

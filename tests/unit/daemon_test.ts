@@ -137,3 +137,18 @@ Deno.test("--tron holds until the first reload, then the file decides", async ()
   assert.equal(log.tron, false);
   await daemon.stop();
 });
+
+Deno.test("the first pass connects without waiting for the bus; READY=1 waits for both", async () => {
+  const { daemon, kernel, notified } = setup(
+    stacdConfig("[Controllers]\ncontroller = transport=tcp;traddr=192.168.1.20;nqn=nqn.io:a\n"),
+  );
+  const bus = Promise.withResolvers<void>();
+  const started = daemon.start({ watchConfig: false, readyAfter: bus.promise });
+  await settle();
+  assert.equal(kernel.connects.length, 1, "connected while the bus attempt is pending");
+  assert.deepEqual(notified, [], "not ready before the bus name");
+  bus.reject(new Error("no bus")); // out of reach counts as settled
+  await started;
+  assert.deepEqual(notified, ["READY=1 STATUS=Running"]);
+  await daemon.stop();
+});
