@@ -9,7 +9,7 @@ import {
   hostIdentity,
   waitFor,
 } from "../../tests/guest/nvme_host.ts";
-import { kernelOptionString } from "../../lib/fabrics_options.ts";
+import { DISCOVERY_NQN, kernelOptionString } from "../../lib/fabrics_options.ts";
 import type { UdevDeviceEvent } from "../../lib/udev_event.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
 
@@ -50,24 +50,31 @@ export async function clean(): Promise<void> {
   await waitFor(() => controllers().length === 0 || undefined, "no controllers left", 60_000);
 }
 
-export function liveCount(): number {
-  return controllers().filter((c) => c.state === "live").length;
-}
-
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Resolves with the time at which the kernel announced the N-th new live
- * I/O controller (uevent NVME_EVENT=connected). Event-driven on purpose: a
- * sysfs poll loop would steal the guest's CPU from what is measured.
+ * I/O controller (uevent NVME_EVENT=connected; a discovery controller, as
+ * connect-all makes one, does not count). Event-driven on purpose: a sysfs
+ * poll loop would steal the guest's CPU from what is measured.
  */
 export function waitForConnected(n: number, timeoutMs = 120_000): Promise<number> {
   return waitForEvents(
     n,
     "connected",
     timeoutMs,
-    (e) => e.action === "change" && e.properties.NVME_EVENT === "connected",
+    (e) =>
+      e.action === "change" && e.properties.NVME_EVENT === "connected" &&
+      subsysnqn(e.sysname) !== DISCOVERY_NQN,
   );
+}
+
+function subsysnqn(device: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/sys/class/nvme/${device}/subsysnqn`).trim();
+  } catch {
+    return undefined; // gone already
+  }
 }
 
 /** Resolves with the time at which the N-th controller device was removed (uevent remove). */

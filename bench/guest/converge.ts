@@ -7,42 +7,35 @@
  * reference.
  */
 import { stacdConf, StacdProcess } from "../../tests/guest/stacd_process.ts";
-import { clean, type Figure, liveCount, median, rawWrites } from "./common.ts";
+import { clean, type Figure, median, rawWrites, waitForConnected } from "./common.ts";
 
 async function stacdConverge(nqns: string[]): Promise<{ startupMs: number; convergeMs: number }> {
   const dir = await Deno.makeTempDir({ prefix: "stacd-bench-" });
   await Deno.writeTextFile(`${dir}/stacd.conf`, stacdConf(nqns));
+  // The kernel's uevents say when the last one is live: no sysfs polling,
+  // which would take the guest's CPU from what is measured.
+  const connected = waitForConnected(nqns.length);
   const start = performance.now();
   await using stacd = new StacdProcess({ confFile: `${dir}/stacd.conf`, runtimeDir: `${dir}/run` });
-  let ready = 0;
-  let done = 0;
-  // A tight poll: the figure is a kernel fact (all live in sysfs), not a log line.
-  while (done === 0) {
-    if (ready === 0 && stacd.lines.some((l) => l.includes("Starting stacd"))) {
-      ready = performance.now();
-    }
-    if (liveCount() >= nqns.length) done = performance.now();
-    else await new Promise((r) => setTimeout(r, 5));
-    if (performance.now() - start > 120_000) {
-      throw new Error(`stacd did not converge:\n${stacd.log}`);
-    }
-  }
-  if (ready === 0) ready = done;
+  const done = await connected.catch((error) => {
+    throw new Error(`stacd did not converge: ${error.message}\n${stacd.log}`);
+  });
+  const ready = stacd.arrivalOf(/Starting stacd/) ?? done;
   await stacd.stop();
   await Deno.remove(dir, { recursive: true });
   return { startupMs: ready - start, convergeMs: done - ready };
 }
 
 async function connectAll(n: number): Promise<number> {
+  const connected = waitForConnected(n);
   const start = performance.now();
   const out = await new Deno.Command("nvme", {
     args: ["connect-all", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420"],
     stdout: "null",
     stderr: "piped",
   }).output();
-  while (liveCount() < n) await new Promise((r) => setTimeout(r, 5));
   if (!out.success) throw new Error(`nvme connect-all: ${new TextDecoder().decode(out.stderr)}`);
-  return performance.now() - start;
+  return await connected - start;
 }
 
 export async function benchConverge(nqns: string[], rounds = 3): Promise<Figure[]> {

@@ -7,6 +7,8 @@ import { waitFor } from "./nvme_host.ts";
 
 export class LoggedProcess implements AsyncDisposable {
   readonly lines: string[] = [];
+  /** When each line arrived (performance.now()), for timings taken from the log. */
+  readonly arrivals: number[] = [];
   readonly #pump: Promise<void>;
 
   /** `child` must have piped stdout and stderr; `waitMs` is waitForLog's default. */
@@ -21,8 +23,12 @@ export class LoggedProcess implements AsyncDisposable {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop() ?? "";
       this.lines.push(...parts);
+      this.arrivals.push(...parts.map(() => performance.now()));
     }
-    if (rest) this.lines.push(rest);
+    if (rest) {
+      this.lines.push(rest);
+      this.arrivals.push(performance.now());
+    }
   }
 
   get log(): string {
@@ -36,6 +42,12 @@ export class LoggedProcess implements AsyncDisposable {
       `log ${pattern}\n${this.log}`,
       timeoutMs,
     );
+  }
+
+  /** When the first line matching `pattern` arrived; undefined if none did. */
+  arrivalOf(pattern: RegExp): number | undefined {
+    const i = this.lines.findIndex((l) => pattern.test(l));
+    return i < 0 ? undefined : this.arrivals[i];
   }
 
   /** The exit status, once every line of output is in. */
