@@ -8,7 +8,7 @@
  * Runs only in the guest, through tests/faults/campaign.ts.
  */
 import assert from "node:assert/strict";
-import { waitFor } from "../guest/nvme_host.ts";
+import { deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
 import type { StacdProcess } from "../guest/stacd_process.ts";
 
 /** The discovery subsystem: transient discovery controllers are not I/O connections. */
@@ -260,8 +260,14 @@ export class KernelWatch implements AsyncDisposable {
     await this.#loop;
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
+  /**
+   * Stops watching, then deletes every connection: the kernel state a fault
+   * test watched ends with it (in that order, or the watch would see the
+   * deletions as losses).
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await deleteAllControllers();
   }
 
   #violate(what: string): void {

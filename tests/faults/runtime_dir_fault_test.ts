@@ -8,7 +8,7 @@
  * Runs only in the guest: deno task faults runtime
  */
 import assert from "node:assert/strict";
-import { connectRaw, controllers, deleteAllControllers, hostIdentity } from "../guest/nvme_host.ts";
+import { connectRaw, controllers, hostIdentity } from "../guest/nvme_host.ts";
 import { run } from "../guest/host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
 import { createTarget, type TargetPort } from "../guest/target.ts";
@@ -60,44 +60,39 @@ faultTest("runtime directory full, then read-only, while stacd runs", async (rec
   await using _mount = await tmpfs(s.runtimeDir, "size=4k,mode=0700");
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns.slice(0, 4)));
   await using watch = new KernelWatch();
-  try {
-    await using stacd = new StacdProcess(s);
-    await waitForLiveSet(t.nqns.slice(0, 4), 60_000);
-    await stacd.waitForLog(/Unable to save last known config.*No space left/);
-    record.injected = "full, read-only";
-    watch.keep(identities());
+  await using stacd = new StacdProcess(s);
+  await waitForLiveSet(t.nqns.slice(0, 4), 60_000);
+  await stacd.waitForLog(/Unable to save last known config.*No space left/);
+  record.injected = "full, read-only";
+  watch.keep(identities());
 
-    // Read-only for new opens (stacd's lock is open for writing, so the
-    // tmpfs itself cannot be remounted read-only): a read-only bind on top.
-    await mount("--bind", s.runtimeDir, s.runtimeDir);
-    await mount("-o", "remount,bind,ro", s.runtimeDir);
-    let mark = stacd.lines.length;
-    replaceFile(s.confFile, stacdConf(t.nqns.slice(0, 5)));
-    stacd.signal("SIGHUP");
-    await waitForLiveSet(t.nqns.slice(0, 5), 60_000);
-    await stacd.waitForLog(/Unable to save last known config.*Read-only file system/);
-    assert.equal(linesSince(stacd, mark, /Unable to save last known config/).length >= 1, true);
-    await assertSurvived(stacd, record);
+  // Read-only for new opens (stacd's lock is open for writing, so the
+  // tmpfs itself cannot be remounted read-only): a read-only bind on top.
+  await mount("--bind", s.runtimeDir, s.runtimeDir);
+  await mount("-o", "remount,bind,ro", s.runtimeDir);
+  let mark = stacd.lines.length;
+  replaceFile(s.confFile, stacdConf(t.nqns.slice(0, 5)));
+  stacd.signal("SIGHUP");
+  await waitForLiveSet(t.nqns.slice(0, 5), 60_000);
+  await stacd.waitForLog(/Unable to save last known config.*Read-only file system/);
+  assert.equal(linesSince(stacd, mark, /Unable to save last known config/).length >= 1, true);
+  await assertSurvived(stacd, record);
 
-    // Usable again: the next change is saved, with every controller stacd manages.
-    await umount(s.runtimeDir);
-    await mount("-o", "remount,size=1m", s.runtimeDir);
-    mark = stacd.lines.length;
-    replaceFile(s.confFile, stacdConf(t.nqns));
-    stacd.signal("SIGHUP");
-    await waitForLiveSet(t.nqns, 60_000);
-    await stacd.waitForLog(/Connection established!/);
-    assert.deepEqual(saved(s.runtimeDir), [...t.nqns].sort(), "saved once the directory is usable");
-    assert.deepEqual(linesSince(stacd, mark, /Unable to save/), []);
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    assertNoDuplicates();
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  // Usable again: the next change is saved, with every controller stacd manages.
+  await umount(s.runtimeDir);
+  await mount("-o", "remount,size=1m", s.runtimeDir);
+  mark = stacd.lines.length;
+  replaceFile(s.confFile, stacdConf(t.nqns));
+  stacd.signal("SIGHUP");
+  await waitForLiveSet(t.nqns, 60_000);
+  await stacd.waitForLog(/Connection established!/);
+  assert.deepEqual(saved(s.runtimeDir), [...t.nqns].sort(), "saved once the directory is usable");
+  assert.deepEqual(linesSince(stacd, mark, /Unable to save/), []);
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  assertNoDuplicates();
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });
 
 faultTest("runtime directory read-only from the start", async (record) => {
@@ -114,23 +109,18 @@ faultTest("runtime directory read-only from the start", async (record) => {
   );
   await waitForLiveSet([t.nqns[0]!], 30_000);
   await using watch = new KernelWatch();
-  try {
-    watch.keep(identities());
-    record.injected = "read-only at start";
-    await using stacd = new StacdProcess(s);
-    const { code } = await stacd.child.status;
-    await stacd.stop();
-    // Without its lock stacd cannot tell whether another one manages the host.
-    assert.notEqual(code, 0, "stacd refuses to run");
-    const reason = stacd.lines.find((l) => /^stacd: cannot lock/.test(l));
-    assert.match(reason ?? "", /Read-only file system/, `one line says why\n${stacd.log}`);
-    record.notes.push(`exit ${code}: ${reason}`);
-    record.survived = true; // exited cleanly, as it should
-    watch.assertClean();
-    assert.deepEqual(controllers().map((c) => c.subsysnqn), [t.nqns[0]], "nothing else connected");
-    record.stateCorrect = true;
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  watch.keep(identities());
+  record.injected = "read-only at start";
+  await using stacd = new StacdProcess(s);
+  const { code } = await stacd.child.status;
+  await stacd.stop();
+  // Without its lock stacd cannot tell whether another one manages the host.
+  assert.notEqual(code, 0, "stacd refuses to run");
+  const reason = stacd.lines.find((l) => /^stacd: cannot lock/.test(l));
+  assert.match(reason ?? "", /Read-only file system/, `one line says why\n${stacd.log}`);
+  record.notes.push(`exit ${code}: ${reason}`);
+  record.survived = true; // exited cleanly, as it should
+  watch.assertClean();
+  assert.deepEqual(controllers().map((c) => c.subsysnqn), [t.nqns[0]], "nothing else connected");
+  record.stateCorrect = true;
 });

@@ -13,7 +13,7 @@ import { closeBus, openBus, STAF } from "../../lib/dbus/stafd_bus.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { GARBAGE } from "../dbus/stafd_garbage.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
-import { deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
+import { waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
 import { createTarget, type TargetPort } from "../guest/target.ts";
 import { StafdStandin } from "../stafd_standin.ts";
@@ -122,113 +122,103 @@ class StandinProcess implements AsyncDisposable {
 faultTest("stafd killed (SIGKILL) and restarted", async (record) => {
   using t = createTarget({ subsystems: 8, ports: [PORT] });
   await using watch = new KernelWatch();
-  try {
-    await using s = await stacdOnBus();
-    const { stacd } = s;
-    const first = new StandinProcess(s.bus.address);
-    await first.ready;
-    await waitForLiveSet(t.nqns, 60_000);
-    const before = identities();
-    watch.keep(before);
-    await first.kill();
-    record.injected = "1 SIGKILL, 1 restart";
-    await stacd.waitForLog(/stafd left D-Bus: keeping every discovered controller/);
-    // While stafd is away its answer is unknown: a reload must not drop anything either.
-    await sleep(1_000);
-    stacd.signal("SIGHUP");
-    await stacd.waitForLog(/Configuration reloaded/);
-    await sleep(1_000);
+  await using s = await stacdOnBus();
+  const { stacd } = s;
+  const first = new StandinProcess(s.bus.address);
+  await first.ready;
+  await waitForLiveSet(t.nqns, 60_000);
+  const before = identities();
+  watch.keep(before);
+  await first.kill();
+  record.injected = "1 SIGKILL, 1 restart";
+  await stacd.waitForLog(/stafd left D-Bus: keeping every discovered controller/);
+  // While stafd is away its answer is unknown: a reload must not drop anything either.
+  await sleep(1_000);
+  stacd.signal("SIGHUP");
+  await stacd.waitForLog(/Configuration reloaded/);
+  await sleep(1_000);
 
-    await using second = new StandinProcess(s.bus.address);
-    await second.ready;
-    await waitFor(
-      () => countLines(stacd, /stafd appeared on D-Bus/) >= 2 || undefined,
-      "stacd follows the new stafd",
-      30_000,
-    );
-    // The new stafd's answer is applied after its soak (10 s x 0.05): same set, nothing moves.
-    await sleep(2_000);
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    assert.deepEqual(identities(), before, "every connection went through the outage untouched");
+  await using second = new StandinProcess(s.bus.address);
+  await second.ready;
+  await waitFor(
+    () => countLines(stacd, /stafd appeared on D-Bus/) >= 2 || undefined,
+    "stacd follows the new stafd",
+    30_000,
+  );
+  // The new stafd's answer is applied after its soak (10 s x 0.05): same set, nothing moves.
+  await sleep(2_000);
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  assert.deepEqual(identities(), before, "every connection went through the outage untouched");
 
-    // And it is the new stafd that stacd follows now: a subsystem it drops is disconnected.
-    const dropped = t.nqns.at(-1)!;
-    watch.release(dropped);
-    t.target.unlinkSubsystem(PORT.id, dropped);
-    await second.send("reload");
-    await stacd.waitForLog(about(dropped, "Disconnected"), 60_000);
-    await waitForLiveSet(t.nqns.slice(0, -1), 30_000);
-    watch.assertClean();
-    assertNoDuplicates();
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  // And it is the new stafd that stacd follows now: a subsystem it drops is disconnected.
+  const dropped = t.nqns.at(-1)!;
+  watch.release(dropped);
+  t.target.unlinkSubsystem(PORT.id, dropped);
+  await second.send("reload");
+  await stacd.waitForLog(about(dropped, "Disconnected"), 60_000);
+  await waitForLiveSet(t.nqns.slice(0, -1), 30_000);
+  watch.assertClean();
+  assertNoDuplicates();
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });
 
 faultTest("stafd answering garbage (each of the 22 kinds)", async (record) => {
   using t = createTarget({ subsystems: 6, ports: [PORT] });
   await using watch = new KernelWatch();
-  try {
-    // --tron: a problem seen before is logged again at debug level, so each kind shows.
-    await using s = await stacdOnBus(["--tron"]);
-    const { stacd } = s;
-    await using stafd = await standin(s.bus.address);
-    await waitForLiveSet(t.nqns, 60_000);
-    watch.keep(identities());
-    const good = await readPages();
-    const explained: string[] = [];
-    for (const [kind, { answer, outcome }] of Object.entries(GARBAGE)) {
-      // A partial answer is a real answer: the good page goes with it, or stacd rightly drops it.
-      stafd.answerWith(
-        outcome === "partial" && answer.kind === "json"
-          ? {
-            kind: "json",
-            text: JSON.stringify([...JSON.parse(answer.text), ...JSON.parse(good)]),
-          }
-          : answer,
-      );
-      const mark = stacd.lines.length;
-      const calls = stafd.calls;
-      stafd.changed();
-      await waitFor(() => stafd.calls > calls || undefined, `stacd asks again (${kind})`, 30_000);
-      const said = await waitFor(
-        () => linesSince(stacd, mark, /stafd log pages|Cannot read stafd's log pages/)[0],
-        `a log line about "${kind}"`,
-        30_000,
-      );
-      explained.push(kind);
-      if (outcome === "unknown") {
-        await waitFor(
-          () => linesSince(stacd, mark, /unknown|every discovered controller is kept/)[0],
-          `"${kind}" taken as unknown\n${stacd.lines.slice(mark).join("\n")}`,
-          30_000,
-        );
-      }
-      assert.ok(said);
-      await sleep(200); // a soak (75 ms) and the pass after it
-    }
-    record.injected = `${explained.length} garbage answers`;
-    stafd.serve(good);
+  // --tron: a problem seen before is logged again at debug level, so each kind shows.
+  await using s = await stacdOnBus(["--tron"]);
+  const { stacd } = s;
+  await using stafd = await standin(s.bus.address);
+  await waitForLiveSet(t.nqns, 60_000);
+  watch.keep(identities());
+  const good = await readPages();
+  const explained: string[] = [];
+  for (const [kind, { answer, outcome }] of Object.entries(GARBAGE)) {
+    // A partial answer is a real answer: the good page goes with it, or stacd rightly drops it.
+    stafd.answerWith(
+      outcome === "partial" && answer.kind === "json"
+        ? {
+          kind: "json",
+          text: JSON.stringify([...JSON.parse(answer.text), ...JSON.parse(good)]),
+        }
+        : answer,
+    );
+    const mark = stacd.lines.length;
     const calls = stafd.calls;
     stafd.changed();
-    await waitFor(() => stafd.calls > calls || undefined, "stacd reads the good answer", 30_000);
-    await sleep(1_000);
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    await waitForLiveSet(t.nqns, 30_000);
-    assertNoDuplicates();
-    assert.doesNotMatch(stacd.log, /Disconnected/);
-    record.notes.push(`each kind logged; ${watch.samples} samples`);
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
+    await waitFor(() => stafd.calls > calls || undefined, `stacd asks again (${kind})`, 30_000);
+    const said = await waitFor(
+      () => linesSince(stacd, mark, /stafd log pages|Cannot read stafd's log pages/)[0],
+      `a log line about "${kind}"`,
+      30_000,
+    );
+    explained.push(kind);
+    if (outcome === "unknown") {
+      await waitFor(
+        () => linesSince(stacd, mark, /unknown|every discovered controller is kept/)[0],
+        `"${kind}" taken as unknown\n${stacd.lines.slice(mark).join("\n")}`,
+        30_000,
+      );
+    }
+    assert.ok(said);
+    await sleep(200); // a soak (75 ms) and the pass after it
   }
+  record.injected = `${explained.length} garbage answers`;
+  stafd.serve(good);
+  const calls = stafd.calls;
+  stafd.changed();
+  await waitFor(() => stafd.calls > calls || undefined, "stacd reads the good answer", 30_000);
+  await sleep(1_000);
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  await waitForLiveSet(t.nqns, 30_000);
+  assertNoDuplicates();
+  assert.doesNotMatch(stacd.log, /Disconnected/);
+  record.notes.push(`each kind logged; ${watch.samples} samples`);
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });
 
 /**
@@ -301,51 +291,46 @@ class FloodingStafd implements AsyncDisposable {
 faultTest("stafd flooding 1,000 log_pages_changed in a second", async (record) => {
   using t = createTarget({ subsystems: 8, ports: [PORT] });
   await using watch = new KernelWatch();
-  try {
-    await using s = await stacdOnBus(["--tron"]);
-    const { stacd } = s;
-    await using stafd = await FloodingStafd.start(s.bus.address, await readPages());
-    await waitForLiveSet(t.nqns, 60_000);
-    const [dropped, ...kept] = t.nqns as [string, ...string[]];
-    const before = identities();
-    watch.keep(new Map(kept.map((nqn) => [nqn, before.get(nqn)!])));
-    // The answer changes once, silently; the flood must carry that change through.
-    t.target.unlinkSubsystem(PORT.id, dropped);
-    stafd.serve(await readPages());
-    const calls = stafd.calls;
-    const started = performance.now();
-    for (let burst = 0; burst < 10; burst++) {
-      stafd.flood(100); // 100 every 100 ms
-      const ahead = started + (burst + 1) * 100 - performance.now();
-      if (burst < 9 && ahead > 0) await sleep(ahead);
-    }
-    const floodMs = performance.now() - started;
-    record.injected = "1000 signals";
-    await stacd.waitForLog(about(dropped, "Disconnected"), 60_000);
-    await waitForLiveSet(kept, 30_000);
-    // Every signal reaches stacd (logged at debug level); give the last ones time to arrive.
-    await waitFor(
-      () => countLines(stacd, /stafd signalled log_pages_changed/) >= 1000 || undefined,
-      "stacd saw every signal",
-      30_000,
-    ).catch(() => {});
-    await sleep(1_000);
-    const seen = countLines(stacd, /stafd signalled log_pages_changed/);
-    const asked = stafd.calls - calls;
-    record.notes.push(
-      `1000 signals sent in ${(floodMs / 1000).toFixed(1)} s, ${seen} seen by stacd, ` +
-        `${asked} get_all_log_pages calls`,
-    );
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    assertNoDuplicates();
-    assert.equal(seen, 1000, "stacd saw every signal");
-    // Coalesced: one call in flight and one pending at most, never one per signal.
-    assert.ok(asked >= 1 && asked <= 100, `${asked} calls for 1000 signals`);
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
+  await using s = await stacdOnBus(["--tron"]);
+  const { stacd } = s;
+  await using stafd = await FloodingStafd.start(s.bus.address, await readPages());
+  await waitForLiveSet(t.nqns, 60_000);
+  const [dropped, ...kept] = t.nqns as [string, ...string[]];
+  const before = identities();
+  watch.keep(new Map(kept.map((nqn) => [nqn, before.get(nqn)!])));
+  // The answer changes once, silently; the flood must carry that change through.
+  t.target.unlinkSubsystem(PORT.id, dropped);
+  stafd.serve(await readPages());
+  const calls = stafd.calls;
+  const started = performance.now();
+  for (let burst = 0; burst < 10; burst++) {
+    stafd.flood(100); // 100 every 100 ms
+    const ahead = started + (burst + 1) * 100 - performance.now();
+    if (burst < 9 && ahead > 0) await sleep(ahead);
   }
+  const floodMs = performance.now() - started;
+  record.injected = "1000 signals";
+  await stacd.waitForLog(about(dropped, "Disconnected"), 60_000);
+  await waitForLiveSet(kept, 30_000);
+  // Every signal reaches stacd (logged at debug level); give the last ones time to arrive.
+  await waitFor(
+    () => countLines(stacd, /stafd signalled log_pages_changed/) >= 1000 || undefined,
+    "stacd saw every signal",
+    30_000,
+  ).catch(() => {});
+  await sleep(1_000);
+  const seen = countLines(stacd, /stafd signalled log_pages_changed/);
+  const asked = stafd.calls - calls;
+  record.notes.push(
+    `1000 signals sent in ${(floodMs / 1000).toFixed(1)} s, ${seen} seen by stacd, ` +
+      `${asked} get_all_log_pages calls`,
+  );
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  assertNoDuplicates();
+  assert.equal(seen, 1000, "stacd saw every signal");
+  // Coalesced: one call in flight and one pending at most, never one per signal.
+  assert.ok(asked >= 1 && asked <= 100, `${asked} calls for 1000 signals`);
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });

@@ -4,7 +4,7 @@
  * throughout. Runs only in the guest: deno task faults target
  */
 import assert from "node:assert/strict";
-import { controllers, deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
+import { controllers, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
 import { createTarget, type TargetPort } from "../guest/target.ts";
 import {
@@ -50,46 +50,41 @@ faultTest("target port removed and restored during connects", async (record) => 
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns, { global: PATIENT_KERNEL }));
   await using watch = new KernelWatch();
-  try {
-    await using stacd = new StacdProcess(s);
-    // The first connection is the signal: stacd is in the middle of its 32 connects.
-    await waitFor(() => live().length >= 1 || undefined, "first connect", 60_000);
-    const before = identities(sample().filter((c) => c.state === "live"));
-    t.target.removePort(PORT.id);
-    // Those already made stay the same devices: the kernel reconnects them itself.
-    watch.keep(before, "device");
-    record.injected = "1 port removal";
-    record.notes.push(`${before.size}/32 connected when the port went`);
-    // A connect caught by the removal hangs in the kernel until its command times out.
-    const removed = performance.now();
-    await stacd.waitForLog(/Connect failed/, 60_000);
-    record.notes.push(
-      `first failed connect after ${((performance.now() - removed) / 1000).toFixed(1)} s`,
-    );
-    await sleep(1_000);
-    t.target.createPort(PORT.id, PORT);
-    for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
+  await using stacd = new StacdProcess(s);
+  // The first connection is the signal: stacd is in the middle of its 32 connects.
+  await waitFor(() => live().length >= 1 || undefined, "first connect", 60_000);
+  const before = identities(sample().filter((c) => c.state === "live"));
+  t.target.removePort(PORT.id);
+  // Those already made stay the same devices: the kernel reconnects them itself.
+  watch.keep(before, "device");
+  record.injected = "1 port removal";
+  record.notes.push(`${before.size}/32 connected when the port went`);
+  // A connect caught by the removal hangs in the kernel until its command times out.
+  const removed = performance.now();
+  await stacd.waitForLog(/Connect failed/, 60_000);
+  record.notes.push(
+    `first failed connect after ${((performance.now() - removed) / 1000).toFixed(1)} s`,
+  );
+  await sleep(1_000);
+  t.target.createPort(PORT.id, PORT);
+  for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
 
-    await waitForLiveSet(t.nqns, 60_000);
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    assertNoDuplicates();
-    const after = identities();
-    for (const [nqn, id] of before) {
-      assert.equal(after.get(nqn)?.split("/")[0], id.split("/")[0], `${nqn} kept its device`);
-    }
-    // Each subsystem was connected by stacd exactly once: nothing deleted and remade.
-    for (const nqn of t.nqns) {
-      const connects = await settledCount(stacd, about(nqn, "Connection established!"), 1, 0);
-      assert.equal(connects, 1, `${nqn} connected once\n${stacd.log}`);
-    }
-    assert.doesNotMatch(stacd.log, /Disconnected/);
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
+  await waitForLiveSet(t.nqns, 60_000);
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  assertNoDuplicates();
+  const after = identities();
+  for (const [nqn, id] of before) {
+    assert.equal(after.get(nqn)?.split("/")[0], id.split("/")[0], `${nqn} kept its device`);
   }
+  // Each subsystem was connected by stacd exactly once: nothing deleted and remade.
+  for (const nqn of t.nqns) {
+    const connects = await settledCount(stacd, about(nqn, "Connection established!"), 1, 0);
+    assert.equal(connects, 1, `${nqn} connected once\n${stacd.log}`);
+  }
+  assert.doesNotMatch(stacd.log, /Disconnected/);
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });
 
 faultTest("target port removed and restored after connects", async (record) => {
@@ -97,37 +92,32 @@ faultTest("target port removed and restored after connects", async (record) => {
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns, { global: PATIENT_KERNEL }));
   await using watch = new KernelWatch();
-  try {
-    // --tron: the kernel's reconnect events (udev change) show in stacd's log.
-    await using stacd = new StacdProcess({ ...s, args: ["--tron"] });
-    await waitForLiveSet(t.nqns, 60_000);
-    const before = identities();
-    watch.keep(before, "device");
-    const mark = stacd.lines.length;
-    t.target.removePort(PORT.id);
-    record.injected = "1 port removal";
-    await waitFor(() => live().length === 0 || undefined, "every association lost", 30_000);
-    await sleep(2_000); // two of the kernel's failed reconnects
-    t.target.createPort(PORT.id, PORT);
-    for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
+  // --tron: the kernel's reconnect events (udev change) show in stacd's log.
+  await using stacd = new StacdProcess({ ...s, args: ["--tron"] });
+  await waitForLiveSet(t.nqns, 60_000);
+  const before = identities();
+  watch.keep(before, "device");
+  const mark = stacd.lines.length;
+  t.target.removePort(PORT.id);
+  record.injected = "1 port removal";
+  await waitFor(() => live().length === 0 || undefined, "every association lost", 30_000);
+  await sleep(2_000); // two of the kernel's failed reconnects
+  t.target.createPort(PORT.id, PORT);
+  for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
 
-    await waitForLiveSet(t.nqns, 60_000);
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    assertNoDuplicates();
-    const after = identities();
-    const newCntlid = [...before].filter(([nqn, id]) => after.get(nqn) !== id).length;
-    record.notes.push(`kernel reconnected all 8 on their devices (${newCntlid} new cntlids)`);
-    // The kernel did the work; stacd saw its events and made no connection of its own.
-    await stacd.waitForLog(/udev change nvme/);
-    assert.equal(await settledCount(stacd, /Connection established!/, 8), 8, stacd.log);
-    assert.deepEqual(linesSince(stacd, mark, /Disconnected|removed by the kernel/), []);
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  await waitForLiveSet(t.nqns, 60_000);
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  assertNoDuplicates();
+  const after = identities();
+  const newCntlid = [...before].filter(([nqn, id]) => after.get(nqn) !== id).length;
+  record.notes.push(`kernel reconnected all 8 on their devices (${newCntlid} new cntlids)`);
+  // The kernel did the work; stacd saw its events and made no connection of its own.
+  await stacd.waitForLog(/udev change nvme/);
+  assert.equal(await settledCount(stacd, /Connection established!/, 8), 8, stacd.log);
+  assert.deepEqual(linesSince(stacd, mark, /Disconnected|removed by the kernel/), []);
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });
 
 faultTest("subsystem removed from the target, then re-created", async (record) => {
@@ -140,34 +130,29 @@ faultTest("subsystem removed from the target, then re-created", async (record) =
     stacdConf(t.nqns, { global: "reconnect-delay = 1\nctrl-loss-tmo = 2" }),
   );
   await using watch = new KernelWatch();
-  try {
-    await using stacd = new StacdProcess(s);
-    await waitForLiveSet(t.nqns, 60_000);
-    const before = identities();
-    watch.keep(new Map(others.map((nqn) => [nqn, before.get(nqn)!])));
-    t.target.removeSubsystem(gone);
-    record.injected = "1 subsystem removal";
-    await stacd.waitForLog(about(gone, "Controller removed by the kernel, retrying"), 30_000);
-    await stacd.waitForLog(about(gone, "Connect failed"), 30_000);
-    await waitForLiveSet(others, 30_000);
-    t.target.createSubsystem(gone);
-    t.target.linkSubsystem(PORT.id, gone);
+  await using stacd = new StacdProcess(s);
+  await waitForLiveSet(t.nqns, 60_000);
+  const before = identities();
+  watch.keep(new Map(others.map((nqn) => [nqn, before.get(nqn)!])));
+  t.target.removeSubsystem(gone);
+  record.injected = "1 subsystem removal";
+  await stacd.waitForLog(about(gone, "Controller removed by the kernel, retrying"), 30_000);
+  await stacd.waitForLog(about(gone, "Connect failed"), 30_000);
+  await waitForLiveSet(others, 30_000);
+  t.target.createSubsystem(gone);
+  t.target.linkSubsystem(PORT.id, gone);
 
-    await waitForLiveSet(t.nqns, 60_000);
-    await assertSurvived(stacd, record);
-    watch.assertClean();
-    assertNoDuplicates();
-    const after = identities();
-    for (const nqn of others) assert.equal(after.get(nqn), before.get(nqn), `${nqn} untouched`);
-    assert.equal(
-      await settledCount(stacd, about(gone, "Connection established!"), 2),
-      2,
-      `${gone} connected again by stacd\n${stacd.log}`,
-    );
-    record.stateCorrect = true;
-    assert.equal(await stacd.stop(), 0);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  await waitForLiveSet(t.nqns, 60_000);
+  await assertSurvived(stacd, record);
+  watch.assertClean();
+  assertNoDuplicates();
+  const after = identities();
+  for (const nqn of others) assert.equal(after.get(nqn), before.get(nqn), `${nqn} untouched`);
+  assert.equal(
+    await settledCount(stacd, about(gone, "Connection established!"), 2),
+    2,
+    `${gone} connected again by stacd\n${stacd.log}`,
+  );
+  record.stateCorrect = true;
+  assert.equal(await stacd.stop(), 0);
 });

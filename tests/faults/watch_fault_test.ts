@@ -4,13 +4,7 @@
  * Runs only in the guest: deno task faults watch
  */
 import assert from "node:assert/strict";
-import {
-  connectRaw,
-  deleteAllControllers,
-  deleteController,
-  hostIdentity,
-  waitFor,
-} from "../guest/nvme_host.ts";
+import { connectRaw, deleteController, hostIdentity, waitFor } from "../guest/nvme_host.ts";
 import { createTarget, type TargetPort } from "../guest/target.ts";
 import { identities, KernelWatch, sleep } from "./fault_kit.ts";
 
@@ -30,39 +24,29 @@ Deno.test("the watch sees a kept connection deleted and made again, even as the 
   const [kept, other] = t.nqns as [string, string];
   // Samples only when told to (check()), so that none falls between the delete and the connect.
   await using watch = new KernelWatch(3_600_000);
-  try {
-    const device = connect(kept);
-    connect(other);
-    await waitFor(() => identities().size === 2 || undefined, "two connections");
-    const before = identities();
-    watch.keep(before);
-    watch.check();
-    assert.deepEqual(watch.violations, [], "nothing changed yet");
+  const device = connect(kept);
+  connect(other);
+  await waitFor(() => identities().size === 2 || undefined, "two connections");
+  const before = identities();
+  watch.keep(before);
+  watch.check();
+  assert.deepEqual(watch.violations, [], "nothing changed yet");
 
-    // Between two samples: the same name (and maybe cntlid) again, but a new kernfs node.
-    deleteController(device);
-    connect(kept);
-    const after = identities();
-    watch.check();
-    assert.ok(watch.violations.length > 0, `unseen: ${before.get(kept)} -> ${after.get(kept)}`);
-    assert.equal(after.get(kept)?.split("/")[0], device, "the kernel gave the same name again");
-    assert.match(watch.violations[0]!, new RegExp(`kept ${kept.replace(/\./g, "\\.")} was`));
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  // Between two samples: the same name (and maybe cntlid) again, but a new kernfs node.
+  deleteController(device);
+  connect(kept);
+  const after = identities();
+  watch.check();
+  assert.ok(watch.violations.length > 0, `unseen: ${before.get(kept)} -> ${after.get(kept)}`);
+  assert.equal(after.get(kept)?.split("/")[0], device, "the kernel gave the same name again");
+  assert.match(watch.violations[0]!, new RegExp(`kept ${kept.replace(/\./g, "\\.")} was`));
 });
 
 Deno.test("the watch sees a subsystem connected twice", async () => {
   using t = createTarget({ subsystems: 1, ports: [PORT] });
   await using watch = new KernelWatch();
-  try {
-    connect(t.nqns[0]!);
-    connect(t.nqns[0]!, true);
-    await sleep(300);
-    assert.match(watch.violations[0] ?? "", /connected 2 times/);
-  } finally {
-    await watch.stop();
-    await deleteAllControllers();
-  }
+  connect(t.nqns[0]!);
+  connect(t.nqns[0]!, true);
+  await sleep(300);
+  assert.match(watch.violations[0] ?? "", /connected 2 times/);
 });
