@@ -69,6 +69,12 @@ export async function startApp(o: AppOptions): Promise<App> {
     );
   }
 
+  // Connects start first: the health socket, the model and the bus come
+  // up beside the first pass. READY=1 (Type=notify) waits for the bus name,
+  // owned or known to be out of reach.
+  const bus = Promise.withResolvers<void>();
+  const started = daemon.start({ readyAfter: bus.promise });
+  started.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const health = await serveHealth(o.runtimeDir, () => "ok").catch((error) => {
     log.warning(`Health socket unavailable: ${(error as Error).message}`);
     return undefined;
@@ -83,9 +89,8 @@ export async function startApp(o: AppOptions): Promise<App> {
   });
   forget = model.forget;
   const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
-  // The first pass does not wait for the bus (connects start at once);
-  // READY=1 (Type=notify) waits for both: the name owned, or known out of reach.
-  await daemon.start({ readyAfter: stac.firstAttempt });
+  void stac.firstAttempt.then(bus.resolve);
+  await started;
   // Not awaited: a slow bus must not hold up the controllers stacd manages.
   const stafd = keepOnBus(
     "stafd follower",
