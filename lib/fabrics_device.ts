@@ -5,6 +5,7 @@
  * benchmarks use it as the kernel's own speed limit.
  */
 import { type ConnectRequest, kernelOptionString, parseConnectReply } from "./fabrics_options.ts";
+import { NVME_CLASS_DIR } from "./nvme_sysfs.ts";
 
 export const FABRICS_DEVICE = "/dev/nvme-fabrics";
 
@@ -55,7 +56,25 @@ export async function supportedFabricsOptions(
   }
 }
 
-/** Deletes a kernel controller through sysfs, as nvme_disconnect_ctrl does. */
-export async function deleteController(name: string, sysfs = "/sys/class/nvme"): Promise<void> {
-  await Deno.writeTextFile(`${sysfs}/${name}/delete_controller`, "1");
+/**
+ * Deletes a kernel controller through sysfs, as nvme_disconnect_ctrl does;
+ * nothing to do if it is gone already. The write runs off the event loop;
+ * the kernel returns once the controller is gone.
+ * @throws {RangeError} when `name` is not an nvme controller's.
+ */
+export async function deleteController(name: string, sysfs = NVME_CLASS_DIR): Promise<void> {
+  if (!/^nvme\d+$/.test(name)) throw new RangeError(`Not an nvme device: ${name}`);
+  let file: Deno.FsFile;
+  try {
+    // No create, no truncate: a sysfs attribute, opened only if the device still exists.
+    file = await Deno.open(`${sysfs}/${name}/delete_controller`, { write: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  try {
+    await file.write(new TextEncoder().encode("1"));
+  } finally {
+    file.close();
+  }
 }

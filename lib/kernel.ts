@@ -9,12 +9,12 @@
  * reported once per setting through `warn`.
  */
 import type { Kernel } from "./controller.ts";
-import { connectViaFabricsDevice } from "./fabrics_device.ts";
+import { connectViaFabricsDevice, deleteController } from "./fabrics_device.ts";
 import type { ConnectRequest } from "./fabrics_options.ts";
 import { type FabricsSupport, readFabricsSupport, supportedRequest } from "./fabrics_support.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import { Libnvme } from "./libnvme.ts";
-import { NVME_CLASS_DIR, readNvmeController, readNvmeControllers } from "./nvme_sysfs.ts";
+import { readNvmeController, readNvmeControllers } from "./nvme_sysfs.ts";
 
 export interface RealKernelOptions {
   /** sysfs class directory, for tests against a fake tree. */
@@ -81,25 +81,9 @@ export class RealKernel implements Kernel {
    * Writes delete_controller, as libnvme's nvme_disconnect_ctrl does, but
    * without binding a libnvme controller first: that (nvme_init_ctrl) reads
    * every attribute and scans the namespaces, which made taking 32
-   * controllers away several times slower than the kernel needs. The write
-   * runs off the event loop; the kernel returns once the controller is gone.
+   * controllers away several times slower than the kernel needs.
    */
-  async disconnect(device: string): Promise<void> {
-    if (!/^nvme\d+$/.test(device)) throw new RangeError(`Not an nvme device: ${device}`);
-    let file: Deno.FsFile;
-    try {
-      // No create, no truncate: a sysfs attribute, opened only if the device still exists.
-      file = await Deno.open(`${this.#sysfsRoot ?? NVME_CLASS_DIR}/${device}/delete_controller`, {
-        write: true,
-      });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return; // already gone
-      throw error;
-    }
-    try {
-      await file.write(new TextEncoder().encode("1"));
-    } finally {
-      file.close();
-    }
+  disconnect(device: string): Promise<void> {
+    return deleteController(device, this.#sysfsRoot);
   }
 }

@@ -71,13 +71,9 @@ export function readNvmeController(
   options: { root?: string } = {},
 ): KernelController | undefined {
   if (!/^nvme\d+$/.test(device)) return undefined;
-  const path = `${options.root ?? NVME_CLASS_DIR}/${device}`;
-  const attributes = Object.fromEntries(
-    NVME_CONTROLLER_ATTRIBUTES.map((a) => [a, readAttribute(`${path}/${a}`)]),
-  );
+  const read = fileDevice(options.root ?? NVME_CLASS_DIR, device, NVME_CONTROLLER_ATTRIBUTES);
   // A deleted controller has no attributes left; one read mid-deletion may lack some.
-  if (attributes.transport === undefined) return undefined;
-  return toController({ name: device, path, attributes });
+  return read.attributes.transport === undefined ? undefined : toController(read);
 }
 
 /**
@@ -129,11 +125,14 @@ export function fileClassDevices(root: string, attributes: readonly string[]): S
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
   }
-  return names.map((name) => {
-    const path = `${root}/${name}`;
-    const read = (attribute: string) => readAttribute(`${path}/${attribute}`);
-    return { name, path, attributes: Object.fromEntries(attributes.map((a) => [a, read(a)])) };
-  });
+  return names.map((name) => fileDevice(root, name, attributes));
+}
+
+/** Device `name` of the class directory `root`, its `attributes` read as files. */
+function fileDevice(root: string, name: string, attributes: readonly string[]): SysfsDevice {
+  const path = `${root}/${name}`;
+  const read = (attribute: string) => readAttribute(`${path}/${attribute}`);
+  return { name, path, attributes: Object.fromEntries(attributes.map((a) => [a, read(a)])) };
 }
 
 function toController(device: SysfsDevice): KernelController {
