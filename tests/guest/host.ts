@@ -22,9 +22,13 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs `cmd args...` to completion, collecting its output as text. */
-export async function run(cmd: string, args: string[]): Promise<CommandResult> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null" }).output();
+/** Runs `cmd args...` to completion, collecting its output as text; `env` adds variables. */
+export async function run(
+  cmd: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<CommandResult> {
+  const out = await new Deno.Command(cmd, { args, env, stdin: "null" }).output();
   const text = new TextDecoder();
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }

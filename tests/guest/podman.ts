@@ -16,12 +16,9 @@
  * podman runs as is.
  */
 
-/** A finished command. */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { type CommandResult, run, runOk } from "./host.ts";
+
+export type { CommandResult };
 
 const STORE = "/tmp/stacd-podman";
 
@@ -30,21 +27,6 @@ const GLOBAL_FLAGS = [
   ...["--root", `${STORE}/root`, "--runroot", `${STORE}/run`],
   ...["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"],
 ];
-
-const text = new TextDecoder();
-
-async function exec(cmd: string, args: string[], env?: Record<string, string>) {
-  const out = await new Deno.Command(cmd, { args, env, stdin: "null" }).output();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
-
-async function execOk(cmd: string, args: string[]): Promise<string> {
-  const r = await exec(cmd, args);
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
 
 function sameFile(a: string, b: string): boolean {
   const x = Deno.statSync(a);
@@ -75,12 +57,12 @@ export class Podman {
    * storage folders, and the namespace holder where it is needed.
    */
   static async start(): Promise<Podman> {
-    await execOk("modprobe", ["overlay"]);
+    await runOk("modprobe", ["overlay"]);
     let cgroup2 = false;
     try {
       cgroup2 = Deno.statSync("/sys/fs/cgroup/cgroup.controllers").isFile;
     } catch { /* not mounted */ }
-    if (!cgroup2) await execOk("mount", ["-t", "cgroup2", "none", "/sys/fs/cgroup"]);
+    if (!cgroup2) await runOk("mount", ["-t", "cgroup2", "none", "/sys/fs/cgroup"]);
     // podman stages image copies in $TMPDIR, default /var/tmp: read-only here.
     await Deno.mkdir(`${STORE}/tmp`, { recursive: true });
     if (sameFile("/proc/1/root", "/")) return new Podman(undefined);
@@ -88,7 +70,7 @@ export class Podman {
     // new mount namespace, the guest root moved onto "/" and entered. Run in
     // the background by a shell that exits, so no test owns the process.
     const script = "cd /newroot && mount --move . / && exec chroot . /bin/sleep infinity";
-    const pid = (await execOk("/bin/sh", [
+    const pid = (await runOk("/bin/sh", [
       "-c",
       "nsenter -t 1 -m -r /bin/busybox unshare -m --propagation private " +
       `/bin/busybox sh -c '${script}' </dev/null >/dev/null 2>&1 & echo $!`,
@@ -120,7 +102,7 @@ export class Podman {
   /** Runs podman to completion. */
   run(args: string[]): Promise<CommandResult> {
     const [cmd, argv] = this.command(args);
-    return exec(cmd, argv, this.env);
+    return run(cmd, argv, this.env);
   }
 
   /** Runs podman; throws with its stderr unless it exits 0. Returns stdout. */
