@@ -10,7 +10,7 @@ import { keepOnBus } from "./dbus/bus_keeper.ts";
 import { startStacService } from "./dbus/service.ts";
 import { followStafd } from "./dbus/stafd_follower.ts";
 import type { Kernel } from "./controller.ts";
-import { supportedFabricsOptions } from "./fabrics_device.ts";
+import { readFabricsSupport } from "./fabrics_support.ts";
 import { serveHealth } from "./health.ts";
 import { fileStore } from "./last_known.ts";
 import type { Logger } from "./logger.ts";
@@ -84,7 +84,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     log,
     lastKnownFile: store.path,
     configSoakMs: timers.configSoakMs,
-    kernelOptions: await supportedFabricsOptions(),
+    kernelOptions: readFabricsSupport().options,
     readAttribute: o.readAttribute,
   });
   forget = model.forget;

@@ -107,15 +107,23 @@ export class Daemon {
    * Restores the last-known controllers, runs the first pass, starts
    * listening. READY=1 goes out once the pass ran and `readyAfter` settled
    * (the D-Bus name: systemd's Type=notify start then means both).
+   *
+   * The listeners start once the first pass yields to the event loop, i.e.
+   * when its connects are in the kernel (or it waits for a name lookup):
+   * under load their set-up delayed the first connect. Nothing is lost
+   * meanwhile: uevents queue in the monitor's socket, and the config
+   * watcher looks for a change made since the load when it starts.
    */
   async start(
     options: { watchConfig?: boolean; readyAfter?: Promise<unknown> } = {},
   ): Promise<void> {
     logDiagnostics(this.#deps.log, this.#configuration.diagnostics);
     await this.reconciler.restore();
+    const pass = this.reconciler.runPass();
+    await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
     if (options.watchConfig ?? true) this.#watchConfig();
-    await Promise.all([this.reconciler.runPass(), options.readyAfter?.catch(() => {})]);
+    await Promise.all([pass, options.readyAfter?.catch(() => {})]);
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }
 
@@ -265,15 +273,19 @@ export class Daemon {
       return;
     }
     const watcher = this.#watcher;
+    let pending: ReturnType<Clock["after"]> | undefined;
+    // Writers touch files several times: one reload for the whole burst.
+    const touched = () => {
+      pending?.cancel();
+      pending = this.#deps.clock.after(this.#deps.timers.configSoakMs, () => {
+        if (this.#configChanged()) this.reload();
+      });
+    };
+    // A change made between the load and now is seen as if the watcher had.
+    touched();
     this.#watchLoop = (async () => {
-      let pending: ReturnType<Clock["after"]> | undefined;
       for await (const event of watcher) {
-        if (event.kind === "access") continue;
-        pending?.cancel();
-        // Writers touch files several times: one reload for the whole burst.
-        pending = this.#deps.clock.after(this.#deps.timers.configSoakMs, () => {
-          if (this.#configChanged()) this.reload();
-        });
+        if (event.kind !== "access") touched();
       }
       pending?.cancel();
     })().catch((error) => this.#deps.log.error(`Config watcher failed: ${error}`));

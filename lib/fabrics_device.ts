@@ -44,18 +44,6 @@ export function connectViaFabricsDevice(
   return writeFabricsOptions(kernelOptionString(request), device);
 }
 
-/** Lists the option names the running kernel accepts (kernel >= 5.17), or undefined. */
-export async function supportedFabricsOptions(
-  device = FABRICS_DEVICE,
-): Promise<Set<string> | undefined> {
-  try {
-    const text = await Deno.readTextFile(device);
-    return new Set(text.trim().split(",").map((kv) => kv.split("=")[0] ?? "").filter(Boolean));
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Deletes a kernel controller through sysfs, as nvme_disconnect_ctrl does;
  * nothing to do if it is gone already. The write runs off the event loop;

@@ -30,14 +30,17 @@ export interface FabricsSupportPaths {
   modulesDir?: string;
 }
 
-/** Reads the running kernel's {@linkcode FabricsSupport}. Never throws. */
-export async function readFabricsSupport(paths: FabricsSupportPaths = {}): Promise<FabricsSupport> {
-  const options = await readOptionNames(paths.fabricsDevice ?? FABRICS_DEVICE);
+/**
+ * Reads the running kernel's {@linkcode FabricsSupport}. Never throws.
+ * Synchronous: a few reads of kernel-made files, on the first connect's path.
+ */
+export function readFabricsSupport(paths: FabricsSupportPaths = {}): FabricsSupport {
+  const options = readOptionNames(paths.fabricsDevice ?? FABRICS_DEVICE);
   const sysModule = paths.sysModule ?? "/sys/module";
   const modulesDir = paths.modulesDir ?? `/lib/modules/${Deno.osRelease()}`;
-  const loaded = await Deno.stat(`${sysModule}/nvme_auth`).then(() => true, () => false);
-  const builtin = loaded ? false : /(^|\/)nvme-auth\.ko$/m.test(
-    await Deno.readTextFile(`${modulesDir}/modules.builtin`).catch(() => ""),
+  const loaded = readOrUndefined(() => Deno.statSync(`${sysModule}/nvme_auth`)) !== undefined;
+  const builtin = !loaded && /(^|\/)nvme-auth\.ko$/m.test(
+    readOrUndefined(() => Deno.readTextFileSync(`${modulesDir}/modules.builtin`)) ?? "",
   );
   return { options, authentication: loaded || builtin };
 }
@@ -87,10 +90,16 @@ export function supportedRequest(
   return { request: { ...request, host, target, options }, dropped };
 }
 
-async function readOptionNames(device: string): Promise<ReadonlySet<string> | undefined> {
+function readOptionNames(device: string): ReadonlySet<string> | undefined {
+  // Missing, or a kernel older than 5.17 (not readable): undefined.
+  const text = readOrUndefined(() => Deno.readTextFileSync(device));
+  return text === undefined ? undefined : parseOptionNames(text);
+}
+
+function readOrUndefined<T>(read: () => T): T | undefined {
   try {
-    return parseOptionNames(await Deno.readTextFile(device));
+    return read();
   } catch {
-    return undefined; // missing, or a kernel older than 5.17 (not readable)
+    return undefined;
   }
 }

@@ -36,14 +36,14 @@ export class RealKernel implements Kernel {
   readonly #nvme: Libnvme;
   readonly #sysfsRoot: string | undefined;
   readonly #warn: (message: string) => void;
-  #support: Promise<FabricsSupport> | undefined;
+  #support: FabricsSupport | undefined;
   readonly #warned = new Set<string>();
 
   constructor(nvme: Libnvme, options: RealKernelOptions = {}) {
     this.#nvme = nvme;
     this.#sysfsRoot = options.sysfsRoot;
     this.#warn = options.warn ?? (() => {});
-    if (options.support) this.#support = Promise.resolve(options.support);
+    this.#support = options.support;
   }
 
   /** Whether connects use libnvme (verified layout) or the option string. */
@@ -52,7 +52,7 @@ export class RealKernel implements Kernel {
   }
 
   /** The running kernel's fabrics capabilities (read once). */
-  support(): Promise<FabricsSupport> {
+  support(): FabricsSupport {
     this.#support ??= readFabricsSupport();
     return this.#support;
   }
@@ -62,7 +62,7 @@ export class RealKernel implements Kernel {
   }
 
   async connect(request: ConnectRequest): Promise<string> {
-    const { request: passed, dropped } = supportedRequest(request, await this.support());
+    const { request: passed, dropped } = supportedRequest(request, this.support());
     for (const setting of dropped) {
       if (this.#warned.has(setting)) continue;
       this.#warned.add(setting);

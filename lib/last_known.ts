@@ -81,29 +81,40 @@ export interface LastKnownStore {
   save(text: string): Promise<void>;
 }
 
-/** The file in `runtimeDir`, created 0700 when missing (outside systemd nobody else does). */
+/**
+ * The file in `runtimeDir`, created 0700 when missing (outside systemd nobody
+ * else does). Its calls are synchronous on purpose: the runtime directory is
+ * a tmpfs where they take microseconds, and an async call would hand the
+ * event loop to other start-up work between recording a pass and starting
+ * its connects.
+ */
 export function fileStore(runtimeDir: string): LastKnownStore {
   const path = `${runtimeDir}/${LAST_KNOWN_FILE}`;
   return {
     path,
-    async load() {
+    load() {
       try {
-        return await Deno.readTextFile(path);
+        return Promise.resolve(Deno.readTextFileSync(path));
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
+        if (error instanceof Deno.errors.NotFound) return Promise.resolve(undefined);
+        return Promise.reject(error);
       }
     },
-    async save(text) {
-      await Deno.mkdir(runtimeDir, { recursive: true, mode: 0o700 });
+    save(text) {
       const temp = `${path}.${Deno.pid}.tmp`;
       try {
-        await Deno.writeTextFile(temp, text, { mode: 0o600 });
-        await Deno.chmod(temp, 0o600); // mode is masked by the umask on creation
-        await Deno.rename(temp, path);
+        Deno.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+        Deno.writeTextFileSync(temp, text, { mode: 0o600 });
+        Deno.chmodSync(temp, 0o600); // mode is masked by the umask on creation
+        Deno.renameSync(temp, path);
+        return Promise.resolve();
       } catch (error) {
-        await Deno.remove(temp).catch(() => {});
-        throw error;
+        try {
+          Deno.removeSync(temp);
+        } catch {
+          // never created
+        }
+        return Promise.reject(error);
       }
     },
   };

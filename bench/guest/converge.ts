@@ -4,10 +4,11 @@
  * start to "Starting stacd", i.e. config read and libraries loaded) and
  * ready-to-all-N-live, the latter over N raw /dev/nvme-fabrics writes in the
  * same run (target <= 1.3), with `nvme connect-all` for the same N as a
- * reference.
+ * reference. All three end at the kernel's N-th "connected" uevent, seen by
+ * the same listener.
  */
 import { stacdConf, StacdProcess } from "../../tests/guest/stacd_process.ts";
-import { clean, type Figure, median, rawWrites, waitForConnected } from "./common.ts";
+import { clean, type Figure, median, observedRawWrites, waitForConnected } from "./common.ts";
 
 async function stacdConverge(nqns: string[]): Promise<{ startupMs: number; convergeMs: number }> {
   const dir = await Deno.makeTempDir({ prefix: "stacd-bench-" });
@@ -38,13 +39,13 @@ async function connectAll(n: number): Promise<number> {
   return await connected - start;
 }
 
-export async function benchConverge(nqns: string[], rounds = 3): Promise<Figure[]> {
+export async function benchConverge(nqns: string[], rounds = 5): Promise<Figure[]> {
   const raw: number[] = [];
   const startup: number[] = [];
   const converge: number[] = [];
   const all: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    raw.push(rawWrites(nqns));
+    raw.push(await observedRawWrites(nqns));
     await clean();
     const s = await stacdConverge(nqns);
     startup.push(s.startupMs);

@@ -16,7 +16,7 @@ import {
   clean,
   type Figure,
   median,
-  rawWrites,
+  observedRawWrites,
   waitForConnected,
   waitForRemoved,
 } from "./common.ts";
@@ -39,7 +39,7 @@ export async function benchReact(nqns: string[], rounds = 3): Promise<Figure[]> 
   const rawAdd: number[] = [];
   const rawRemove: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    rawAdd.push(rawWrites(nqns));
+    rawAdd.push(await observedRawWrites(nqns));
     rawRemove.push(rawDeletes());
     await clean();
   }

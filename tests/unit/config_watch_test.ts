@@ -81,3 +81,21 @@ Deno.test("an edit of the file reloads once; touching it without a change does n
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an edit made after the load but before the watcher started is not lost", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/stacd.conf`;
+  await Deno.writeTextFile(file, "[Global]\ntron = false\n");
+  const sink = new MemorySink();
+  const { daemon, log } = daemonFor(file, sink);
+  try {
+    // The daemon read the file when it was made; the watcher starts in start().
+    await Deno.writeTextFile(file, "[Global]\ntron = true\n");
+    await daemon.start();
+    await until(() => log.tron, "the reload");
+    assert.match(sink.text(), /Configuration reloaded from/);
+  } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
