@@ -15,7 +15,7 @@
  *   --print  prints the deno compile command line as JSON and exits (tests)
  */
 import { parseArgs } from "node:util";
-import { PERMISSION_FLAGS } from "./permissions.ts";
+import { STACD_RUN_FLAGS } from "./permissions.ts";
 
 const root = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
 
@@ -62,7 +62,7 @@ export function npmExcludes(lockText: string): string[] {
 export function compileArgs(output: string, lockText: string): string[] {
   return [
     "compile",
-    ...PERMISSION_FLAGS,
+    ...STACD_RUN_FLAGS,
     "--no-prompt",
     ...npmExcludes(lockText),
     "--output",

@@ -23,7 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { buildManPages } from "./man.ts";
-import { PERMISSION_FLAGS } from "./permissions.ts";
+import { STACD_RUN_FLAGS } from "./permissions.ts";
 
 const root = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
 
@@ -51,14 +51,14 @@ export function launcherScript(deno: string | undefined): string {
   return [
     "#!/bin/sh",
     "# stacd launcher written by `deno task install`: runs the installed copy of",
-    "# main.ts with the permission flags the compiled binary has (build/permissions.ts).",
+    "# main.ts with the flags the compiled binary has (build/permissions.ts).",
     "# Called as stacctl (a symbolic link), it runs stacd's stacctl mode.",
     'self=$(readlink -f "$0")',
     'lib=$(dirname "$self")/../lib/stacd',
     "# Deno must not look for updates on a daemon host.",
     "export DENO_NO_UPDATE_CHECK=1",
     'case $(basename "$0") in stacctl) set -- ctl "$@" ;; esac',
-    `exec ${deno ? shellQuote(denoPath) : denoPath} run ${PERMISSION_FLAGS.join(" ")} ` +
+    `exec ${deno ? shellQuote(denoPath) : denoPath} run ${STACD_RUN_FLAGS.join(" ")} ` +
     '--config "$lib/deno.json" "$lib/main.ts" "$@"',
     "",
   ].join("\n");

@@ -3,6 +3,7 @@
  * bus, for the benches that look at stacd from outside: its D-Bus latency,
  * memory, start-up and idle cost.
  */
+import { V8_FLAGS } from "../../build/permissions.ts";
 import { delay } from "./stats.ts";
 
 const ENTRY = new URL("./stacd_without_kernel.ts", import.meta.url).pathname;
@@ -23,14 +24,15 @@ export interface ComposedOptions {
   controllers: number;
   /** The private bus, as DBUS_SYSTEM_BUS_ADDRESS. */
   busAddress: string;
-  /** Extra V8 flags, e.g. ["--no-memory-reducer"]. */
-  v8Flags?: string[];
+  /** V8 flags; default stacd's own (build/permissions.ts). */
+  v8Flags?: readonly string[];
 }
 
 /** Spawns the composed stacd; its log goes to `${dir}/stacd.log`. */
 export async function spawnComposed(options: ComposedOptions): Promise<ComposedStacd> {
   const dir = await Deno.makeTempDir({ prefix: "stacd-bench-" });
-  const flags = options.v8Flags?.length ? [`--v8-flags=${options.v8Flags.join(",")}`] : [];
+  const v8Flags = options.v8Flags ?? V8_FLAGS;
+  const flags = v8Flags.length ? [`--v8-flags=${v8Flags.join(",")}`] : [];
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", ...flags, ENTRY, dir, String(options.controllers)],
     env: { DBUS_SYSTEM_BUS_ADDRESS: options.busAddress, NO_COLOR: "1" },

@@ -4,7 +4,7 @@
  * starts `main.ts --tron`, shows it connecting, reloads with a changed
  * config (SIGHUP), stops it (SIGTERM) and shows that the connections stay.
  */
-import { PERMISSION_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { controllers, deleteAllControllers, waitFor } from "./nvme_host.ts";
 import { createTarget } from "./target.ts";
 
@@ -25,7 +25,7 @@ const show = (what: string) => {
   for (const c of controllers()) console.log(`${c.name}  ${c.state.padEnd(10)} ${c.subsysnqn}`);
 };
 const stacd = new Deno.Command(Deno.execPath(), {
-  args: ["run", ...PERMISSION_FLAGS, "--no-check", `${root}main.ts`, "--tron", "-f", confFile],
+  args: ["run", ...STACD_RUN_FLAGS, "--no-check", `${root}main.ts`, "--tron", "-f", confFile],
   env: { RUNTIME_DIRECTORY: `${dir}/run`, STACD_TEST_TIMER_SCALE: "0.2" },
 }).spawn();
 const connected = (n: number) => () =>

@@ -6,7 +6,7 @@
  * under all-connections-matching-disconnect-trtypes, and stacctl shows the
  * live state. Runs only in the guest: run_suite.ts stacd_dbus
  */
-import { PERMISSION_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import assert from "node:assert/strict";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
@@ -43,7 +43,7 @@ async function setup(conf: string) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...PERMISSION_FLAGS,
+        ...STACD_RUN_FLAGS,
         "--no-check",
         "--frozen",
         `${root}main.ts`,

@@ -3,7 +3,7 @@
  * root, with a config file), for the daemon's guest tests: its log is
  * collected line by line, signals are sent for real.
  */
-import { PERMISSION_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { LoggedProcess } from "./logged_process.ts";
 import { controllers, waitFor } from "./nvme_host.ts";
 
@@ -25,7 +25,7 @@ export class StacdProcess extends LoggedProcess {
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
-          ...PERMISSION_FLAGS,
+          ...STACD_RUN_FLAGS,
           "--no-check",
           "--frozen",
           `${root}main.ts`,

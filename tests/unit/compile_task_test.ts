@@ -14,7 +14,7 @@ import {
   npmExcludes,
   unshippedPackageNames,
 } from "../../build/compile.ts";
-import { denoRunArgs, PERMISSION_FLAGS, SCOPED_PERMISSION_FLAGS } from "../../build/permissions.ts";
+import { denoRunArgs, SCOPED_PERMISSION_FLAGS, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const deno = Deno.execPath();
@@ -68,7 +68,7 @@ Deno.test("graphProblems() flags remote modules and unshipped packages", () => {
 
 Deno.test("the compile command bakes build/permissions.ts's flags and leaves dev packages out", () => {
   const args = compileArgs("out/stacd", lockText);
-  assert.deepEqual(args.slice(1, 1 + PERMISSION_FLAGS.length), [...PERMISSION_FLAGS]);
+  assert.deepEqual(args.slice(1, 1 + STACD_RUN_FLAGS.length), [...STACD_RUN_FLAGS]);
   assert.equal(args.at(-1), ENTRY);
   const excluded = npmExcludes(lockText).filter((a) => a !== "--exclude");
   // .bin links to the 90 MB deno binary; deno and the test libraries are dev-only;
