@@ -1,8 +1,9 @@
 /**
- * The Deno permission flags stacd runs with, in one place: build/compile.ts
- * bakes them into the binary, build/install.ts writes them into the launcher,
- * the container-root test and the guest tests run main.ts with them. What is
- * tested is then what ships.
+ * The Deno flags stacd runs with (permissions and V8's), in one place:
+ * build/compile.ts bakes them into the binary, build/install.ts writes them
+ * into the launcher, the container-root test, the guest tests and the
+ * benchmarks run main.ts with them. What is tested and measured is then what
+ * ships.
  *
  * Why `--allow-all` and nothing narrower (measured with Deno 2.9.6): on
  * Linux, Deno answers every path under /dev, /proc and /sys (except
