@@ -7,6 +7,7 @@
  *   deno run -A bench/host/dbus_latency.ts
  */
 import { startPrivateBus } from "../../tests/dbus/private_bus.ts";
+import { stacCall } from "../../tests/dbus/stac_fixture.ts";
 import type { Figure } from "../guest/common.ts";
 import { spawnComposed } from "./composed.ts";
 import { median, percentile } from "./stats.ts";
@@ -28,14 +29,7 @@ async function output(command: string, args: string[]): Promise<string> {
 async function checkReply(address: string): Promise<void> {
   const json = await output("busctl", [
     `--address=${address}`,
-    "--json=short",
-    "call",
-    "org.nvmexpress.stac",
-    "/org/nvmexpress/stac",
-    "org.nvmexpress.stac",
-    "list_controllers",
-    "b",
-    "true",
+    ...stacCall("list_controllers", ["b", "true"]),
   ]);
   const list = (JSON.parse(json) as { data: Record<string, string>[][] }).data[0]!;
   const complete = list.filter((c) => c.connected === "True" && Object.keys(c).length === 19);

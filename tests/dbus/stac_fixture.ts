@@ -5,6 +5,7 @@
  * as root or as nobody. Usable from unit and guest tests alike.
  */
 import { connectSystemBus, type Message } from "../../lib/dbus/bus_connection.ts";
+import { STAC_BUS_NAME, STAC_INTERFACE, STAC_OBJECT_PATH } from "../../lib/dbus/idl.ts";
 import type { StacModel } from "../../lib/dbus/model.ts";
 import { type StacService, startStacService } from "../../lib/dbus/service.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
@@ -94,6 +95,18 @@ export function busctl(
   options: { asNobody?: boolean } = {},
 ) {
   return run("busctl", [`--address=${bus.address}`, ...args], options);
+}
+
+/**
+ * busctl arguments that call `member` of stacd's object (on `iface`, by
+ * default org.nvmexpress.stac) and print the reply as JSON.
+ */
+export function stacCall(
+  member: string,
+  args: string[] = [],
+  iface: string = STAC_INTERFACE,
+): string[] {
+  return ["--json=short", "call", STAC_BUS_NAME, STAC_OBJECT_PATH, iface, member, ...args];
 }
 
 /**

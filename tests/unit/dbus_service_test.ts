@@ -11,6 +11,7 @@ import {
   dbusSend,
   hasCommand,
   run,
+  stacCall,
   startStacFixture,
   watchPropertiesChanged,
 } from "../dbus/stac_fixture.ts";
@@ -102,17 +103,7 @@ Deno.test({
   ignore: noBusctl,
   async fn() {
     await using f = await startStacFixture();
-    const call = (detailed: string) =>
-      busctl(f.bus, [
-        "--json=short",
-        "call",
-        "org.nvmexpress.stac",
-        "/org/nvmexpress/stac",
-        "org.nvmexpress.stac",
-        "list_controllers",
-        "b",
-        detailed,
-      ]);
+    const call = (detailed: string) => busctl(f.bus, stacCall("list_controllers", ["b", detailed]));
     const brief = JSON.parse((await call("false")).stdout);
     assert.equal(brief.type, "aa{ss}");
     assert.equal(brief.data[0].length, 2);
@@ -138,14 +129,7 @@ Deno.test({
   ignore: noBusctl,
   async fn() {
     await using f = await startStacFixture();
-    const ran = await busctl(f.bus, [
-      "--json=short",
-      "call",
-      "org.nvmexpress.stac",
-      "/org/nvmexpress/stac",
-      DEBUG,
-      "process_info",
-    ]);
+    const ran = await busctl(f.bus, stacCall("process_info", [], DEBUG));
     const reply = JSON.parse(ran.stdout);
     assert.equal(reply.type, "s");
     const info = JSON.parse(reply.data[0]);

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { connectSystemBus, Message } from "../../lib/dbus/bus_connection.ts";
 import { encodeMethodReturn } from "../../lib/dbus/fast_reply.ts";
 import { fakeStacModel } from "../dbus/fake_stac_model.ts";
-import { busctl, hasCommand, startStacFixture } from "../dbus/stac_fixture.ts";
+import { busctl, hasCommand, stacCall, startStacFixture } from "../dbus/stac_fixture.ts";
 
 // What dbus-next's connection calls to put a Message on the wire (not exported by its index).
 const { marshallMessage } = createRequire(import.meta.url)("dbus-next/lib/marshall-compat.js") as {
@@ -140,16 +140,7 @@ Deno.test({
     );
     await using f = await startStacFixture(model);
 
-    const ran = await busctl(f.bus, [
-      "--json=short",
-      "call",
-      "org.nvmexpress.stac",
-      "/org/nvmexpress/stac",
-      "org.nvmexpress.stac",
-      "list_controllers",
-      "b",
-      "true",
-    ]);
+    const ran = await busctl(f.bus, stacCall("list_controllers", ["b", "true"]));
     assert.equal(ran.code, 0, ran.stderr);
     assert.deepEqual(JSON.parse(ran.stdout), { type: "aa{ss}", data: [expected] });
 
