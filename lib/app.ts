@@ -84,7 +84,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     log,
     lastKnownFile: store.path,
     configSoakMs: timers.configSoakMs,
-    kernelOptions: readFabricsSupport().options,
+    kernelOptions: (await readFabricsSupport()).options,
     readAttribute: o.readAttribute,
   });
   forget = model.forget;

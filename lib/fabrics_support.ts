@@ -32,15 +32,17 @@ export interface FabricsSupportPaths {
 
 /**
  * Reads the running kernel's {@linkcode FabricsSupport}. Never throws.
- * Synchronous: a few reads of kernel-made files, on the first connect's path.
+ * Asynchronous on purpose: reading /dev/nvme-fabrics takes the kernel's
+ * fabrics mutex, which every connect in progress (stacd's, stafd's) holds
+ * for its whole length.
  */
-export function readFabricsSupport(paths: FabricsSupportPaths = {}): FabricsSupport {
-  const options = readOptionNames(paths.fabricsDevice ?? FABRICS_DEVICE);
+export async function readFabricsSupport(paths: FabricsSupportPaths = {}): Promise<FabricsSupport> {
+  const options = await readOptionNames(paths.fabricsDevice ?? FABRICS_DEVICE);
   const sysModule = paths.sysModule ?? "/sys/module";
   const modulesDir = paths.modulesDir ?? `/lib/modules/${Deno.osRelease()}`;
-  const loaded = readOrUndefined(() => Deno.statSync(`${sysModule}/nvme_auth`)) !== undefined;
-  const builtin = !loaded && /(^|\/)nvme-auth\.ko$/m.test(
-    readOrUndefined(() => Deno.readTextFileSync(`${modulesDir}/modules.builtin`)) ?? "",
+  const loaded = await Deno.stat(`${sysModule}/nvme_auth`).then(() => true, () => false);
+  const builtin = loaded ? false : /(^|\/)nvme-auth\.ko$/m.test(
+    await Deno.readTextFile(`${modulesDir}/modules.builtin`).catch(() => ""),
   );
   return { options, authentication: loaded || builtin };
 }
@@ -90,16 +92,10 @@ export function supportedRequest(
   return { request: { ...request, host, target, options }, dropped };
 }
 
-function readOptionNames(device: string): ReadonlySet<string> | undefined {
-  // Missing, or a kernel older than 5.17 (not readable): undefined.
-  const text = readOrUndefined(() => Deno.readTextFileSync(device));
-  return text === undefined ? undefined : parseOptionNames(text);
-}
-
-function readOrUndefined<T>(read: () => T): T | undefined {
+async function readOptionNames(device: string): Promise<ReadonlySet<string> | undefined> {
   try {
-    return read();
+    return parseOptionNames(await Deno.readTextFile(device));
   } catch {
-    return undefined;
+    return undefined; // missing, or a kernel older than 5.17 (not readable)
   }
 }

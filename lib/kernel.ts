@@ -19,7 +19,7 @@ import { readNvmeController, readNvmeControllers } from "./nvme_sysfs.ts";
 export interface RealKernelOptions {
   /** sysfs class directory, for tests against a fake tree. */
   sysfsRoot?: string;
-  /** What the kernel supports; read from the running kernel at the first connect when absent. */
+  /** What the kernel supports; read from the running kernel when absent. */
   support?: FabricsSupport;
   /** Told once per setting the kernel cannot take (e.g. the logger's warning). */
   warn?: (message: string) => void;
@@ -36,14 +36,16 @@ export class RealKernel implements Kernel {
   readonly #nvme: Libnvme;
   readonly #sysfsRoot: string | undefined;
   readonly #warn: (message: string) => void;
-  #support: FabricsSupport | undefined;
+  readonly #support: Promise<FabricsSupport>;
   readonly #warned = new Set<string>();
 
   constructor(nvme: Libnvme, options: RealKernelOptions = {}) {
     this.#nvme = nvme;
     this.#sysfsRoot = options.sysfsRoot;
     this.#warn = options.warn ?? (() => {});
-    this.#support = options.support;
+    // Read from the start, so that the first connect finds it ready and does
+    // not hand the event loop to other start-up work while it waits.
+    this.#support = options.support ? Promise.resolve(options.support) : readFabricsSupport();
   }
 
   /** Whether connects use libnvme (verified layout) or the option string. */
@@ -51,9 +53,8 @@ export class RealKernel implements Kernel {
     return this.#nvme.layout ? "libnvme" : "fabrics-device";
   }
 
-  /** The running kernel's fabrics capabilities (read once). */
-  support(): FabricsSupport {
-    this.#support ??= readFabricsSupport();
+  /** The running kernel's fabrics capabilities (read once, when this adapter is made). */
+  support(): Promise<FabricsSupport> {
     return this.#support;
   }
 
@@ -62,7 +63,7 @@ export class RealKernel implements Kernel {
   }
 
   async connect(request: ConnectRequest): Promise<string> {
-    const { request: passed, dropped } = supportedRequest(request, this.support());
+    const { request: passed, dropped } = supportedRequest(request, await this.support());
     for (const setting of dropped) {
       if (this.#warned.has(setting)) continue;
       this.#warned.add(setting);

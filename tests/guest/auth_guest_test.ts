@@ -83,8 +83,8 @@ function sysfs(device: string, attribute: string): string {
 
 Deno.test(
   "the kernel's authentication support is detected as built: 6.1 lists dhchap_secret but cannot, 6.12 can",
-  () => {
-    const support = readFabricsSupport();
+  async () => {
+    const support = await readFabricsSupport();
     assert.ok(support.options?.has("dhchap_secret"), "both kernels list dhchap_secret");
     assert.equal(support.authentication, debian13);
   },

@@ -31,7 +31,7 @@ const request: ConnectRequest = {
 /** A fake /dev/nvme-fabrics, /sys/module and /lib/modules/<release> in a temp folder. */
 async function fakeKernel(
   opts: { options?: string; loaded?: boolean; builtin?: string },
-): Promise<{ dir: string; read: () => FabricsSupport } & AsyncDisposable> {
+): Promise<{ dir: string; read: () => Promise<FabricsSupport> } & AsyncDisposable> {
   const dir = await Deno.makeTempDir();
   await Deno.mkdir(`${dir}/sys/module/nvme_core`, { recursive: true });
   await Deno.mkdir(`${dir}/modules`);
@@ -63,7 +63,7 @@ Deno.test("parseOptionNames() reads the names of the kernel's option template", 
 
 Deno.test("readFabricsSupport(): 6.1 lists dhchap_secret but has no nvme-auth, so no authentication", async () => {
   await using k = await fakeKernel({ options: OPTIONS_6_1, builtin: "kernel/fs/ext4/ext4.ko\n" });
-  const support = k.read();
+  const support = await k.read();
   assert.equal(support.authentication, false);
   assert.ok(support.options?.has("dhchap_secret"));
 });
@@ -71,20 +71,20 @@ Deno.test("readFabricsSupport(): 6.1 lists dhchap_secret but has no nvme-auth, s
 Deno.test("readFabricsSupport(): nvme-auth loaded or built in means authentication", async () => {
   {
     await using k = await fakeKernel({ options: `${OPTIONS_6_1.trim()},tls`, loaded: true });
-    assert.equal(k.read().authentication, true);
+    assert.equal((await k.read()).authentication, true);
   }
   {
     await using k = await fakeKernel({
       options: OPTIONS_6_1,
       builtin: "kernel/drivers/nvme/common/nvme-auth.ko\nkernel/fs/ext4/ext4.ko\n",
     });
-    assert.equal(k.read().authentication, true);
+    assert.equal((await k.read()).authentication, true);
   }
 });
 
 Deno.test("readFabricsSupport(): an unreadable /dev/nvme-fabrics (old kernel) lists nothing", async () => {
   await using k = await fakeKernel({});
-  assert.deepEqual(k.read(), { options: undefined, authentication: false });
+  assert.deepEqual(await k.read(), { options: undefined, authentication: false });
 });
 
 Deno.test("supportedRequest() leaves both keys out where the kernel cannot authenticate", () => {
