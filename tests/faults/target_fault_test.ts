@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { controllers, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createLinkedPort, createTarget, type TargetPort } from "../guest/target.ts";
 import {
   about,
   assertNoDuplicates,
@@ -66,8 +66,7 @@ faultTest("target port removed and restored during connects", async (record) => 
     `first failed connect after ${((performance.now() - removed) / 1000).toFixed(1)} s`,
   );
   await sleep(1_000);
-  t.target.createPort(PORT.id, PORT);
-  for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
+  createLinkedPort(t.target, PORT, t.nqns);
 
   await waitForLiveSet(t.nqns, 60_000);
   await assertSurvived(stacd, record);
@@ -102,8 +101,7 @@ faultTest("target port removed and restored after connects", async (record) => {
   record.injected = "1 port removal";
   await waitFor(() => live().length === 0 || undefined, "every association lost", 30_000);
   await sleep(2_000); // two of the kernel's failed reconnects
-  t.target.createPort(PORT.id, PORT);
-  for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
+  createLinkedPort(t.target, PORT, t.nqns);
 
   await waitForLiveSet(t.nqns, 60_000);
   await assertSurvived(stacd, record);

@@ -208,15 +208,18 @@ export function createTarget(opts: {
   const nqns = Array.from({ length: opts.subsystems }, (_, i) => `${prefix}:s${i + 1}`);
   try {
     for (const nqn of nqns) target.createSubsystem(nqn);
-    for (const port of opts.ports) {
-      target.createPort(port.id, port);
-      for (const nqn of nqns) target.linkSubsystem(port.id, nqn);
-    }
+    for (const port of opts.ports) createLinkedPort(target, port, nqns);
   } catch (e) {
     target.teardown();
     throw e;
   }
   return { target, nqns, [Symbol.dispose]: () => target.teardown() };
+}
+
+/** Creates `port` and links the subsystems `nqns` to it (again, after a removePort()). */
+export function createLinkedPort(target: NvmetTarget, port: TargetPort, nqns: string[]): void {
+  target.createPort(port.id, port);
+  for (const nqn of nqns) target.linkSubsystem(port.id, nqn);
 }
 
 /** Writes a configfs attribute (no O_CREAT/O_TRUNC, which configfs attributes do not take). */
