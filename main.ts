@@ -113,6 +113,7 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
       kernel,
       udev,
       describe: `libnvme ${nvme.version}, udev source: ${udev.source}`,
+      kernelSupport: kernel.support(),
       bootConnections: hasBootConnections(),
     });
   } catch (error) {

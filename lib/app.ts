@@ -10,7 +10,7 @@ import { keepOnBus } from "./dbus/bus_keeper.ts";
 import { startStacService } from "./dbus/service.ts";
 import { followStafd } from "./dbus/stafd_follower.ts";
 import type { Kernel } from "./controller.ts";
-import { readFabricsSupport } from "./fabrics_support.ts";
+import type { FabricsSupport } from "./fabrics_support.ts";
 import { serveHealth } from "./health.ts";
 import { fileStore } from "./last_known.ts";
 import type { Logger } from "./logger.ts";
@@ -31,6 +31,11 @@ export interface AppOptions {
   udev: UdevEventSource;
   /** For the start-up line: libnvme's version and where uevents come from. */
   describe: string;
+  /**
+   * What the kernel's fabrics driver takes, as the kernel adapter read it
+   * (RealKernel.support()), for process_info; absent: shown as unknown.
+   */
+  kernelSupport?: Promise<FabricsSupport>;
   /** Firmware-listed NVMe-oF boot connections (NBFT) exist. */
   bootConnections: boolean;
   /** Reads /sys/class/nvme/<device>/<attribute> for D-Bus replies; default sysfs. */
@@ -84,7 +89,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     log,
     lastKnownFile: store.path,
     configSoakMs: timers.configSoakMs,
-    kernelOptions: (await readFabricsSupport()).options,
+    kernelOptions: (await o.kernelSupport)?.options,
     readAttribute: o.readAttribute,
   });
   forget = model.forget;

@@ -119,6 +119,12 @@ Deno.test("stacctl ls, ls -d, status, tron and troff show the live state (tables
   assert.equal(status.tron, true);
   assert.equal(status["log-level"], "DEBUG");
   assert.equal(status.controllers.length, 3);
+  // What the running kernel's fabrics driver lists, as stacd's kernel adapter read it.
+  const options = Deno.readTextFileSync("/dev/nvme-fabrics");
+  for (const [key, option] of [["TP8013", "discovery"], ["host_iface", "host_iface"]]) {
+    const listed = new RegExp(`(^|,)${option}(=|,|$)`, "m").test(options.trim());
+    assert.equal(status[`kernel support.${key}`], listed ? "True" : "False", key);
+  }
   assert.equal((await s.ctl("troff")).code, 0);
   status = JSON.parse((await s.ctl("status", "--json")).stdout);
   assert.equal(status.tron, false);
