@@ -14,7 +14,8 @@
  *   Other stdin lines: changed, dc_removed, flood N, garbage KIND, hang, calls, quit.
  */
 import dbus, { type Message, type MessageBus } from "dbus-next";
-import { closeBus, openBus, STAF } from "../lib/dbus/stafd_bus.ts";
+import { STAF } from "../lib/dbus/stafd_bus.ts";
+import { closeNextBus, openNextBus } from "./dbus/next_bus.ts";
 import { type Answer, GARBAGE, type StandinPage } from "./dbus/stafd_garbage.ts";
 import { discoverySource, fileSource, type PageSource } from "./dbus/stafd_sources.ts";
 
@@ -49,7 +50,7 @@ export class StafdStandin implements AsyncDisposable {
     busAddress: string,
     pages: StandinPage[] | string = [],
   ): Promise<StafdStandin> {
-    const standin = new StafdStandin(openBus(busAddress, () => {}));
+    const standin = new StafdStandin(openNextBus(busAddress));
     standin.serve(pages);
     const reply = await standin.#bus.requestName(STAF.name, DO_NOT_QUEUE);
     if (reply !== PRIMARY_OWNER) {
@@ -121,7 +122,7 @@ export class StafdStandin implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#source?.close();
-      await closeBus(this.#bus);
+      await closeNextBus(this.#bus);
     })();
     return this.#closing;
   }

@@ -1,6 +1,6 @@
 /**
  * list_controllers(true) over D-Bus with 1,000 controllers: the composed
- * stacd (FakeKernel, 1,000 configured controllers, all connected) on a
+ * stacd (BenchKernel, 1,000 configured controllers, all connected) on a
  * private dbus-daemon, called from a separate process (list_client.ts)
  * that times call to complete reply. busctl checks the reply's content once.
  *

@@ -1,5 +1,5 @@
 /**
- * The host benchmarks: stacd without a kernel (a FakeKernel composed in
+ * The host benchmarks: stacd without a kernel (a BenchKernel composed in
  * code), run on the host where timings are not slowed down by emulation.
  * The timed ones run one after another; memory and idle mostly wait, so
  * they run side by side (about 110 s).

@@ -1,7 +1,8 @@
 /**
  * stacd for the host benchmarks: lib/app.ts's assembly (startApp) with a
- * FakeKernel in place of libnvme and sysfs (contract 1: no hidden modes in
- * main.ts; a bench composes the daemon in code). Real
+ * BenchKernel (./bench_kernel.ts: connects succeed at once) in place of
+ * libnvme and sysfs (contract 1: no hidden modes in main.ts; a
+ * bench composes the daemon in code). Real
  * are the config files, the daemon and reconciler, the last-known file, the
  * health socket, the udev netlink monitor, the config watcher, the D-Bus
  * service and the stafd follower on DBUS_SYSTEM_BUS_ADDRESS. Missing from a
@@ -15,34 +16,18 @@
  */
 import { startApp } from "../../lib/app.ts";
 import { acquireInstanceLock } from "../../lib/instance_lock.ts";
-import type { KernelController } from "../../lib/kernel_controller.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
-import { FakeKernel, HOSTID, HOSTNQN } from "../../tests/unit/fakes.ts";
+import { BenchKernel } from "./bench_kernel.ts";
+
+// The host identity (sys.conf); test code stays out of the measured process.
+const HOSTID = "11111111-2222-3333-4444-555555555555";
+const HOSTNQN = `nqn.2014-08.org.nvmexpress:uuid:${HOSTID}`;
 
 /** The i-th benchmark controller's `controller =` value: its own address and subsystem. */
 export function benchController(i: number): string {
   return `transport=tcp;traddr=10.${i >> 16}.${(i >> 8) & 255}.${i & 255};trsvcid=4420;` +
     `nqn=nqn.2026-11.io.bench:subsystem-${i}`;
-}
-
-/** The sysfs attributes of a fake connection, as createStacModel reads them. */
-function attribute(k: KernelController, name: string): string | undefined {
-  switch (name) {
-    case "address":
-      return `traddr=${k.traddr},trsvcid=${k.trsvcid}`;
-    case "transport":
-    case "subsysnqn":
-    case "hostnqn":
-    case "hostid":
-    case "cntrltype":
-    case "dctype":
-    case "state":
-    case "model":
-    case "serial":
-      return k[name];
-  }
-  return undefined;
 }
 
 async function main(dir: string, count: number): Promise<void> {
@@ -59,8 +44,8 @@ async function main(dir: string, count: number): Promise<void> {
   const log = createLogger({ write: (_, line) => logFile.writeSync(text.encode(`${line}\n`)) });
   const udev = UdevMonitor.open();
 
-  // lib/app.ts's assembly, with the fake kernel.
-  const kernel = new FakeKernel();
+  // lib/app.ts's assembly, with the bench kernel.
+  const kernel = new BenchKernel();
   const app = await startApp({
     confFile,
     sysConfFile,
@@ -69,12 +54,9 @@ async function main(dir: string, count: number): Promise<void> {
     log,
     kernel,
     udev,
-    describe: "fake kernel",
+    describe: "bench kernel",
     bootConnections: false,
-    readAttribute: (device, name) => {
-      const k = kernel.controllers.find((c) => c.device === device);
-      return k && attribute(k, name);
-    },
+    readAttribute: (device, name) => kernel.attribute(device, name),
   });
   const { daemon } = app;
 

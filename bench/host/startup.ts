@@ -19,7 +19,7 @@ export async function benchStartup(): Promise<Figure[]> {
   await using bus = await startPrivateBus();
   const watcher = await connectSystemBus({ address: bus.address });
   let owned = Promise.withResolvers<number>();
-  watcher.bus.on("message", (msg: Message) => {
+  watcher.bus.onSignal((msg: Message) => {
     if (msg.member === "NameOwnerChanged" && msg.body[0] === NAME && msg.body[2] !== "") {
       owned.resolve(performance.now());
     }

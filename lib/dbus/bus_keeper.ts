@@ -7,6 +7,7 @@
  * an idle stacd without a bus never wakes up.
  */
 import type { Logger } from "../logger.ts";
+import { socketPath, SYSTEM_BUS_ADDRESS, systemBusAddress } from "./bus_socket.ts";
 
 /** Something that runs on the bus and says when its connection ended. */
 export interface BusService {
@@ -23,11 +24,12 @@ export interface BusKeeper<S extends BusService> {
 }
 
 /** The system bus socket path from DBUS_SYSTEM_BUS_ADDRESS, or the standard one. */
-export function systemBusSocketPath(address = Deno.env.get("DBUS_SYSTEM_BUS_ADDRESS")): string {
-  const path = address?.split(";").map((a) => /^unix:(?:.*,)?path=([^,]+)/.exec(a)?.[1]).find(
-    Boolean,
-  );
-  return path ?? "/run/dbus/system_bus_socket";
+export function systemBusSocketPath(address = systemBusAddress()): string {
+  try {
+    return socketPath(address);
+  } catch {
+    return socketPath(SYSTEM_BUS_ADDRESS);
+  }
 }
 
 export function keepOnBus<S extends BusService>(

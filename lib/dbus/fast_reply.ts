@@ -16,8 +16,7 @@
  * NUL; an array is its byte length (u32, not counting the padding that
  * aligns its first element) and its elements.
  */
-import { Buffer } from "node:buffer";
-import type { Message, MessageBus } from "./bus_connection.ts";
+import type { Message } from "./message.ts";
 
 /** The reply signatures encoded here; everything else goes through dbus-next. */
 export const FAST_SIGNATURES: ReadonlySet<string> = new Set(["s", "aa{ss}"]);
@@ -168,19 +167,4 @@ export function encodeMethodReturn(
   else throw new TypeError(`encodeMethodReturn cannot encode signature ${signature}`);
   w.fill(bodyLength, w.length - bodyStart);
   return w.done();
-}
-
-// dbus-next keeps its socket private; connection.js writes each message to it the same way.
-interface StreamInternals {
-  _connection: {
-    stream: { writable: boolean; supportsUnixFd?: boolean; write(chunk: unknown): boolean };
-  };
-}
-
-/** Writes an encoded message to `bus`'s socket, in order with what `bus.send()` writes. */
-export function sendEncoded(bus: MessageBus, bytes: Uint8Array): void {
-  const stream = (bus as unknown as StreamInternals)._connection.stream;
-  if (!stream.writable) throw new Error("Cannot send message, stream is closed");
-  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  stream.write(stream.supportsUnixFd ? { data, fds: [] } : data);
 }

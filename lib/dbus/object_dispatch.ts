@@ -8,14 +8,9 @@
  * throw out of the dispatcher.
  */
 import type { Logger } from "../logger.ts";
-import {
-  type Message,
-  type MessageBus,
-  newErrorReply,
-  NO_REPLY_EXPECTED,
-} from "./bus_connection.ts";
-import dbus from "dbus-next";
-import { encodeMethodReturn, FAST_SIGNATURES, sendEncoded } from "./fast_reply.ts";
+import type { BusSocket } from "./bus_socket.ts";
+import { Message, newErrorReply, NO_REPLY_EXPECTED, Variant } from "./message.ts";
+import { encodeMethodReturn, FAST_SIGNATURES } from "./fast_reply.ts";
 import {
   INTROSPECTABLE_INTERFACE,
   introspectionXml,
@@ -60,8 +55,6 @@ export type ObjectHandlers = Record<string, {
 /** Strings longer than this are refused: no argument of ours is legitimately near it. */
 export const MAX_STRING_ARG = 4096;
 
-const { Message: Msg, Variant } = dbus;
-
 /** Shortens caller-supplied text for error messages and logs. */
 function shown(text: unknown): string {
   const s = String(text);
@@ -69,16 +62,15 @@ function shown(text: unknown): string {
 }
 
 /**
- * A method handler for `bus.addMethodHandler`: answers every method call
- * that reaches this connection (ours, its ancestors for tree walks, Peer
- * anywhere, errors for the rest) and returns true, so dbus-next's own
- * service code never runs.
+ * A handler for `bus.serveCalls`: answers every method call that reaches
+ * this connection (ours, its ancestors for tree walks, Peer anywhere,
+ * errors for the rest).
  */
 export function objectDispatcher(
-  bus: MessageBus,
+  bus: BusSocket,
   object: { path: string; spec: ObjectSpec; handlers: ObjectHandlers },
   log: Logger,
-): (msg: Message) => boolean {
+): (msg: Message) => void {
   const xml = introspectionXml(object.spec);
   const parts = object.path.split("/").filter(Boolean);
 
@@ -86,7 +78,7 @@ export function objectDispatcher(
     if (msg.flags & NO_REPLY_EXPECTED) return;
     try {
       const encoded = reply();
-      if (encoded instanceof Uint8Array) sendEncoded(bus, encoded);
+      if (encoded instanceof Uint8Array) bus.sendEncoded(encoded);
       else bus.send(encoded);
     } catch (error) {
       // An unencodable reply (a handler returned the wrong shape): say so rather than go silent.
@@ -103,7 +95,7 @@ export function objectDispatcher(
   const methodReturn = (msg: Message, signature: string, value: unknown) =>
     FAST_SIGNATURES.has(signature)
       ? encodeMethodReturn(msg, bus.newSerial(), signature, value)
-      : Msg.newMethodReturn(msg, signature, signature ? [value] : []);
+      : Message.newMethodReturn(msg, signature, signature ? [value] : []);
   const fail = (msg: Message, name: string, text: string) =>
     send(msg, () => newErrorReply(msg, name, text));
   const answer = (msg: Message, signature: string, result: () => Result) => {
@@ -229,7 +221,6 @@ export function objectDispatcher(
         fail(msg, ERROR.failed, "stacd could not handle this call (details in its log)");
       }
     }
-    return true;
   };
 }
 

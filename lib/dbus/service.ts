@@ -69,6 +69,7 @@ export async function startStacService(
   const connection = await connectSystemBus({
     address: options.busAddress,
     timeoutMs: options.timeoutMs,
+    onBadMessage: (why) => log.warning(`D-Bus: ${why}`),
   });
   let closing = false;
   let announced = model.tron;
@@ -95,7 +96,7 @@ export async function startStacService(
     emitTron,
     requireRoot: (caller) => requireRoot(connection, caller),
   });
-  connection.bus.addMethodHandler(
+  connection.bus.serveCalls(
     objectDispatcher(
       connection.bus,
       { path: STAC_OBJECT_PATH, spec: STAC_OBJECT_SPEC, handlers },

@@ -9,19 +9,18 @@
  * Event-driven only: a timer exists only while a call is in flight, so an
  * idle follower never wakes up.
  */
-import type { MessageBus, MessageLike } from "dbus-next";
 import { type Clock, systemClock } from "../clock.ts";
 import type { DiscoveredPage } from "../desired.ts";
 import type { Logger } from "../logger.ts";
 import { type PageLimits, readLogPagesReply } from "./stafd_pages.ts";
+import { type BusSocket, DISCONNECTED } from "./bus_socket.ts";
+import type { Message, MessageLike } from "./message.ts";
 import {
-  type BusMessage,
   callWithin,
   closeBus,
   DBUS_DAEMON,
   errorText,
   openBus,
-  SIGNAL,
   STAF,
   STAF_MATCH_RULES,
 } from "./stafd_bus.ts";
@@ -82,7 +81,8 @@ class Follower implements StafdFollower {
   readonly #opts: FollowStafdOptions;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  readonly #bus: MessageBus;
+  readonly #bus: BusSocket;
+  readonly #unlisten: () => void;
   /** Rejects once the follower is closed or the connection is lost, ending every wait. */
   readonly #gone: Promise<never>;
   readonly closed: Promise<string>;
@@ -102,8 +102,12 @@ class Follower implements StafdFollower {
     this.#timeoutMs = options.callTimeoutMs ?? 25_000;
     this.#gone = new Promise<never>((_, reject) => (this.#endWaits = reject));
     this.closed = this.#gone.catch((error: Error) => error.message);
-    this.#bus = openBus(options.busAddress, (why) => this.#lost(why));
-    this.#bus.on("message", this.#onMessage);
+    this.#bus = openBus(
+      options.busAddress,
+      (why) => this.#lost(why),
+      (why) => options.log.warning(`D-Bus: ${why}`),
+    );
+    this.#unlisten = this.#bus.onSignal(this.#onSignal);
   }
 
   get owner(): string | undefined {
@@ -130,7 +134,7 @@ class Follower implements StafdFollower {
     this.#closing ??= (async () => {
       // Ends every call in flight, which cancels its timeout timer.
       this.#endWaits(new Error("closed"));
-      this.#bus.off("message", this.#onMessage);
+      this.#unlisten();
       await closeBus(this.#bus);
     })();
     return this.#closing;
@@ -140,8 +144,8 @@ class Follower implements StafdFollower {
     return this.close();
   }
 
-  #onMessage = (msg: BusMessage): void => {
-    if (msg.type !== SIGNAL || this.#closing) return;
+  #onSignal = (msg: Message): void => {
+    if (this.#closing) return;
     if (msg.sender === "org.freedesktop.DBus" && msg.member === "NameOwnerChanged") {
       if (msg.body[0] !== STAF.name) return;
       this.#ownerEvents++;
@@ -181,7 +185,7 @@ class Follower implements StafdFollower {
     const owner = this.#owner;
     if (owner === undefined || this.#closing) return;
     this.#inFlight = true;
-    let reply: BusMessage | undefined;
+    let reply: Message | undefined;
     let why = "";
     try {
       // To the unique name: a restarted stafd must not answer for the one we asked.
@@ -204,7 +208,7 @@ class Follower implements StafdFollower {
     }
   }
 
-  #read(reply: BusMessage): DiscoveredPage[] | undefined {
+  #read(reply: Message): DiscoveredPage[] | undefined {
     const { log, limits } = this.#opts;
     const { pages, problems, complete } = readLogPagesReply(reply.signature, reply.body, limits);
     // The same problems on every read are reported once, then at debug level.
@@ -237,11 +241,17 @@ class Follower implements StafdFollower {
     if (hadOwner) this.#deliver(undefined, "failed");
   }
 
-  #callBus(member: string, signature: string, body: unknown[]): Promise<BusMessage> {
+  #callBus(member: string, signature: string, body: unknown[]): Promise<Message> {
     return this.#call({ ...DBUS_DAEMON, member, signature, body });
   }
 
-  #call(spec: MessageLike): Promise<BusMessage> {
-    return callWithin(this.#bus, spec, this.#clock, this.#timeoutMs, this.#gone);
+  #call(spec: MessageLike): Promise<Message> {
+    return callWithin(this.#bus, spec, this.#clock, this.#timeoutMs, this.#gone).catch(
+      (error: { type?: string; text?: string }) => {
+        // The loss itself is reported by #lost; the call says the same.
+        if (error.type === DISCONNECTED) throw new Error(`D-Bus connection lost: ${error.text}`);
+        throw error;
+      },
+    );
   }
 }

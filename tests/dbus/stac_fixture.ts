@@ -158,7 +158,7 @@ export async function watchPropertiesChanged(bus: { address: string }): Promise<
   const connection = await connectSystemBus({ address: bus.address });
   const seen: [string, Record<string, unknown>][] = [];
   let wake = () => {};
-  connection.bus.on("message", (msg: Message) => {
+  connection.bus.onSignal((msg: Message) => {
     if (msg.member !== "PropertiesChanged" || msg.path !== "/org/nvmexpress/stac") return;
     const [iface, changed] = msg.body as [string, Record<string, { value: unknown }>];
     seen.push([iface, Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value]))]);

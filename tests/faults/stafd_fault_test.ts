@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import dbus, { type Message, type MessageBus } from "dbus-next";
 import { marshallMessage } from "dbus-next/lib/marshall-compat.js";
-import { closeBus, openBus, STAF } from "../../lib/dbus/stafd_bus.ts";
+import { STAF } from "../../lib/dbus/stafd_bus.ts";
+import { closeNextBus, openNextBus } from "../dbus/next_bus.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { GARBAGE } from "../dbus/stafd_garbage.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
@@ -245,7 +246,7 @@ class FloodingStafd implements AsyncDisposable {
   }
 
   static async start(busAddress: string, text: string): Promise<FloodingStafd> {
-    const stafd = new FloodingStafd(openBus(busAddress, () => {}), text);
+    const stafd = new FloodingStafd(openNextBus(busAddress), text);
     const reply = await stafd.#bus.requestName(STAF.name, 4 /* DO_NOT_QUEUE */);
     assert.equal(reply, 1, "owns org.nvmexpress.staf");
     return stafd;
@@ -280,7 +281,7 @@ class FloodingStafd implements AsyncDisposable {
   }
 
   close(): Promise<void> {
-    return closeBus(this.#bus);
+    return closeNextBus(this.#bus);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

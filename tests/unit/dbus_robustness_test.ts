@@ -156,7 +156,7 @@ Deno.test("when the bus goes away the service says so once and resolves closed; 
     const first = await startPrivateBus({ dir });
     const service = await startStacService(fakeStacModel(), { log, busAddress: first.address });
     await first.close(); // dbus-daemon stops, as when the system bus restarts
-    assert.match(await service.closed, /connection closed/);
+    assert.match(await service.closed, /the bus closed the connection/);
     service.emitTron(true); // harmless once off
     await service.close();
     assert.equal(sink.lines.filter((l) => /D-Bus API off/.test(l.line)).length, 1);

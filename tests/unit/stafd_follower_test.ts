@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../lib/clock.ts";
 import { followStafd, type FollowStafdOptions } from "../../lib/dbus/stafd_follower.ts";
-import { closeBus, openBus, STAF } from "../../lib/dbus/stafd_bus.ts";
+import { STAF } from "../../lib/dbus/stafd_bus.ts";
+import { closeNextBus, openNextBus } from "../dbus/next_bus.ts";
 import { type PrivateBus, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { memoryLogger, nvmeNqns, PagesRecorder, until } from "../dbus/stafd_events.ts";
 import { GARBAGE, goodPages, HOST_NQN } from "../dbus/stafd_garbage.ts";
@@ -149,7 +150,7 @@ Deno.test("signals from a peer other than stafd are ignored", async () => {
   await using t = await setup();
   const stafd = await t.standin(3);
   await t.rec.next("appeared");
-  const rogue = openBus(t.bus.address, () => {});
+  const rogue = openNextBus(t.bus.address);
   try {
     await rogue.requestName("org.nvmexpress.staf", 4); // refused: stafd owns it; proves the connection is up
     rogue.send(dbus.Message.newSignal(STAF.path, STAF.iface, "log_pages_changed", "", []));
@@ -158,7 +159,7 @@ Deno.test("signals from a peer other than stafd are ignored", async () => {
     assert.equal((await t.rec.next("changed")).reason, "changed");
     assert.equal(stafd.calls, 2, "only stafd's own signal caused a read");
   } finally {
-    await closeBus(rogue);
+    await closeNextBus(rogue);
   }
 });
 
