@@ -23,7 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { buildManPages } from "./man.ts";
-import { STACD_RUN_FLAGS } from "./permissions.ts";
+import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "./permissions.ts";
 
 const root = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
 
@@ -57,6 +57,8 @@ export function launcherScript(deno: string | undefined): string {
     'lib=$(dirname "$self")/../lib/stacd',
     "# Deno must not look for updates on a daemon host.",
     "export DENO_NO_UPDATE_CHECK=1",
+    "# The environment stacd runs with everywhere (STACD_RUN_ENV); a caller's value wins.",
+    ...Object.entries(STACD_RUN_ENV).map(([key, value]) => `export ${key}="\${${key}:-${value}}"`),
     'case $(basename "$0") in stacctl) set -- ctl "$@" ;; esac',
     `exec ${deno ? shellQuote(denoPath) : denoPath} run ${STACD_RUN_FLAGS.join(" ")} ` +
     '--config "$lib/deno.json" "$lib/main.ts" "$@"',

@@ -127,6 +127,18 @@ export function execForm(containerfile: string, keyword: "ENTRYPOINT" | "HEALTHC
   return JSON.parse(json) as string[];
 }
 
+/** The runtime stage's ENV settings (`ENV KEY=VALUE ...` form). */
+export function environment(containerfile: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const ins of split(containerfile).stage.filter((i) => i.keyword === "ENV")) {
+    const body = ins.text.replace(/\\\n/g, " ").replace(/^ENV\s+/, "");
+    for (const m of body.matchAll(/([\w.-]+)=("[^"]*"|\S*)/g)) {
+      result[m[1]!] = m[2]!.replace(/^"(.*)"$/, "$1");
+    }
+  }
+  return result;
+}
+
 /** The runtime stage's LABELs, as the image's config carries them. */
 export function labels(containerfile: string): Record<string, string> {
   const result: Record<string, string> = {};

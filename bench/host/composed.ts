@@ -3,7 +3,7 @@
  * bus, for the benches that look at stacd from outside: its D-Bus latency,
  * memory, start-up and idle cost.
  */
-import { V8_FLAGS } from "../../build/permissions.ts";
+import { RUNTIME_FLAGS, STACD_RUN_ENV, V8_FLAGS } from "../../build/permissions.ts";
 import { delay } from "./stats.ts";
 
 const ENTRY = new URL("./stacd_without_kernel.ts", import.meta.url).pathname;
@@ -34,8 +34,16 @@ export async function spawnComposed(options: ComposedOptions): Promise<ComposedS
   const v8Flags = options.v8Flags ?? V8_FLAGS;
   const flags = v8Flags.length ? [`--v8-flags=${v8Flags.join(",")}`] : [];
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...flags, ENTRY, dir, String(options.controllers)],
-    env: { DBUS_SYSTEM_BUS_ADDRESS: options.busAddress, NO_COLOR: "1" },
+    args: [
+      "run",
+      "--allow-all",
+      ...RUNTIME_FLAGS,
+      ...flags,
+      ENTRY,
+      dir,
+      String(options.controllers),
+    ],
+    env: { ...STACD_RUN_ENV, DBUS_SYSTEM_BUS_ADDRESS: options.busAddress, NO_COLOR: "1" },
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -84,6 +84,8 @@ export interface ImageConfig {
   Entrypoint: string[] | null;
   Cmd: string[] | null;
   Labels: Record<string, string> | null;
+  /** `KEY=VALUE` entries. */
+  Env: string[] | null;
 }
 
 /** A HEALTHCHECK as the image stores it (durations in nanoseconds). */

@@ -4,7 +4,7 @@
  * starts `main.ts --tron`, shows it connecting, reloads with a changed
  * config (SIGHUP), stops it (SIGTERM) and shows that the connections stay.
  */
-import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { controllers, deleteAllControllers, waitFor } from "./nvme_host.ts";
 import { createTarget } from "./target.ts";
 
@@ -26,7 +26,7 @@ const show = (what: string) => {
 };
 const stacd = new Deno.Command(Deno.execPath(), {
   args: ["run", ...STACD_RUN_FLAGS, "--no-check", `${root}main.ts`, "--tron", "-f", confFile],
-  env: { RUNTIME_DIRECTORY: `${dir}/run`, STACD_TEST_TIMER_SCALE: "0.2" },
+  env: { ...STACD_RUN_ENV, RUNTIME_DIRECTORY: `${dir}/run`, STACD_TEST_TIMER_SCALE: "0.2" },
 }).spawn();
 const connected = (n: number) => () =>
   controllers().filter((c) => c.state === "live").length === n || undefined;

@@ -18,7 +18,7 @@ import { parseAllDocuments } from "yaml";
 import { productionPackages } from "../../build/install.ts";
 import { runtimeRootReady } from "../../build/container_root.ts";
 import { readContainerfile, runtimePackages } from "../../container/run_options.ts";
-import { execForm, labels } from "../../container/runtime_stage.ts";
+import { environment, execForm, labels } from "../../container/runtime_stage.ts";
 import { buildImage, type BuiltImage, inspectImage, mountImage } from "./container_image.ts";
 import { ConfigMapDir } from "./configmap_dir.ts";
 import { controllers, controllersOf, deleteAllControllers, waitFor } from "./nvme_host.ts";
@@ -117,6 +117,9 @@ Deno.test({
     const { config, healthcheck, size } = await inspectImage(podman, built.image);
     assert.deepEqual(config.Entrypoint, execForm(containerfile, "ENTRYPOINT"));
     assert.deepEqual(config.Entrypoint, options.entrypoint);
+    for (const [key, value] of Object.entries(environment(containerfile))) {
+      assert.ok(config.Env?.includes(`${key}=${value}`), `${key}=${value} in the image's Env`);
+    }
     assert.deepEqual(healthcheck?.Test, ["CMD", ...execForm(containerfile, "HEALTHCHECK")]);
     assert.deepEqual(healthcheck?.Test, ["CMD", ...options.healthCommand]);
     assert.equal(seconds(healthcheck?.Interval), options.healthProbe.periodSeconds);

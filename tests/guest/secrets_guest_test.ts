@@ -19,7 +19,7 @@
  *   deno run -A tests/guest/run_suite.ts --platform debian13 secrets
  */
 import assert from "node:assert/strict";
-import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { STAC_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { dbusSend, type Ran } from "../dbus/stac_fixture.ts";
 import {
@@ -60,7 +60,7 @@ function corrupted(key: string): string {
 async function stacdCommand(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...STACD_RUN_FLAGS, "--no-check", "--frozen", `${root}/main.ts`, ...args],
-    env: { NO_COLOR: "1", ...env },
+    env: { ...STACD_RUN_ENV, NO_COLOR: "1", ...env },
     stdin: "null",
   }).output();
   const text = new TextDecoder();

@@ -6,7 +6,7 @@
  * under all-connections-matching-disconnect-trtypes, and stacctl shows the
  * live state. Runs only in the guest: run_suite.ts stacd_dbus
  */
-import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import assert from "node:assert/strict";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
@@ -50,7 +50,7 @@ async function setup(conf: string) {
         "ctl",
         ...args,
       ],
-      env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address, NO_COLOR: "1" },
+      env: { ...STACD_RUN_ENV, DBUS_SYSTEM_BUS_ADDRESS: bus.address, NO_COLOR: "1" },
       stdin: "null",
     }).output();
     const text = new TextDecoder();

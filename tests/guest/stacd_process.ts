@@ -3,7 +3,7 @@
  * root, with a config file), for the daemon's guest tests: its log is
  * collected line by line, signals are sent for real.
  */
-import { STACD_RUN_FLAGS } from "../../build/permissions.ts";
+import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { LoggedProcess } from "./logged_process.ts";
 import { controllers, waitFor } from "./nvme_host.ts";
 
@@ -34,6 +34,7 @@ export class StacdProcess extends LoggedProcess {
           ...(options.args ?? []),
         ],
         env: {
+          ...STACD_RUN_ENV,
           RUNTIME_DIRECTORY: options.runtimeDir,
           STACD_TEST_TIMER_SCALE: TEST_TIMER_SCALE,
           NO_COLOR: "1",
