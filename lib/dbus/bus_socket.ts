@@ -75,6 +75,7 @@ export class BusSocket {
   #name = "";
   #serial = 1;
   #ended = false;
+  #endReason = "";
   #endWith!: (reason: string) => void;
   /** Encoded messages not yet written; held back until authenticated. */
   readonly #outbox: Uint8Array[] = [];
@@ -165,7 +166,9 @@ export class BusSocket {
   /** Closes after writing what is queued (at most `graceMs`); resolves once closed. */
   async close(graceMs = 1000): Promise<void> {
     if (!this.#ended && this.#writing) {
-      await Promise.race([this.#writing, new Promise((r) => setTimeout(r, graceMs))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([this.#writing, grace]).finally(() => clearTimeout(timer));
     }
     this.#end("closed by us");
     await this.closed;
@@ -313,8 +316,6 @@ export class BusSocket {
       this.#opts.onBadMessage?.(`handling a message failed: ${(error as Error).message}`);
     }
   }
-
-  #endReason = "";
 
   #end(reason: string): void {
     if (this.#ended) return;
