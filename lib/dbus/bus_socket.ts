@@ -241,15 +241,24 @@ export class BusSocket {
   }
 
   async #readLoop(conn: Deno.UnixConn, start: Uint8Array): Promise<void> {
-    let pending = start;
+    // Reads are kept as they come and joined only once the next message is
+    // whole: joining at every read would copy a large reply (stafd's log
+    // pages) over and over, quadratic in its size.
+    let parts = [start];
+    let size = start.length;
     const chunk = new Uint8Array(64 * 1024);
     try {
       for (;;) {
-        pending = this.#dispatchWhole(pending);
+        if (size >= bytesWanted(parts[0]!, size)) {
+          const rest = this.#dispatchWhole(parts.length === 1 ? parts[0]! : concat(...parts));
+          parts = [rest];
+          size = rest.length;
+        }
         if (this.#ended) return;
         const n = await conn.read(chunk);
         if (n === null) return this.#end("the bus closed the connection");
-        pending = pending.length ? concat(pending, chunk.subarray(0, n)) : chunk.slice(0, n);
+        parts.push(chunk.slice(0, n));
+        size += n;
       }
     } catch (error) {
       this.#end(
@@ -349,6 +358,16 @@ function errorOf(reply: Message): Error {
     // dbus-next refuses error names it deems invalid; the text still says what happened.
     return new Error(`${String(reply.errorName).slice(0, 255)}: ${text}`);
   }
+}
+
+/**
+ * How many bytes to gather before dispatching: the whole next message once
+ * its fixed header is in `first` (0, dispatch at once, if it is not D-Bus),
+ * else its fixed header. `size` is what is buffered in all.
+ */
+function bytesWanted(first: Uint8Array, size: number): number {
+  if (first.length >= FIXED_HEADER) return messageSize(first) ?? 0;
+  return size >= FIXED_HEADER ? 0 : FIXED_HEADER;
 }
 
 /** The size of the message starting `bytes` (at least 16 bytes), or undefined if it is not one. */

@@ -65,7 +65,9 @@ async function scriptedBus(
           await more();
         }
       },
-      write: (bytes) => conn.write(bytes).then(() => {}),
+      async write(bytes) {
+        for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+      },
       reply: (call, signature = "", body = []) => {
         const reply = Message.newMethodReturn(call, signature, body);
         reply.serial = 1000 + call.serial!;
@@ -139,6 +141,28 @@ Deno.test("messages sent before ready go out after Hello, in order; replies cut 
   assert.deepEqual((await second).body, [["two", "three"]]);
   await socket.close();
   await bus.done;
+});
+
+Deno.test("a 16 MB reply arriving over hundreds of reads is read whole, and the next one after it", async () => {
+  const big = "x".repeat(16 * 1024 * 1024);
+  await using bus = await scriptedBus(async (peer) => {
+    const first = await peer.next();
+    const second = await peer.next();
+    const a = Message.newMethodReturn(first, "s", [big]);
+    a.serial = 60;
+    const b = Message.newMethodReturn(second, "s", ["small"]);
+    b.serial = 61;
+    const bytes = concat(encodeMessage(a), encodeMessage(b));
+    for (let at = 0; at < bytes.length; at += 100_000) {
+      await peer.write(bytes.subarray(at, at + 100_000));
+    }
+  });
+  const socket = BusSocket.open(bus.address);
+  const [first, second] = await Promise.all([socket.call(ping("A")), socket.call(ping("B"))]);
+  assert.equal((first.body[0] as string).length, big.length);
+  assert.equal(first.body[0], big);
+  assert.deepEqual(second.body, ["small"]);
+  await socket.close();
 });
 
 Deno.test("a big-endian reply is framed and read like a little-endian one", async () => {
