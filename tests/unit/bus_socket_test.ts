@@ -97,6 +97,24 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/**
+ * A message without a body, written byte by byte: the fixed header (either
+ * byte order, protocol version 1, no flags) and `fields` (a multiple of 8
+ * bytes) as its header fields.
+ */
+function rawMessage(
+  o: { little: boolean; type: number; serial: number; fields: Uint8Array },
+): Uint8Array {
+  const msg = new Uint8Array(16 + o.fields.length);
+  const view = new DataView(msg.buffer);
+  msg.set([o.little ? 0x6c : 0x42, o.type, 0, 1]);
+  view.setUint32(4, 0, o.little);
+  view.setUint32(8, o.serial, o.little);
+  view.setUint32(12, o.fields.length, o.little);
+  msg.set(o.fields, 16);
+  return msg;
+}
+
 const ping = (member = "Ping") =>
   new Message({ destination: "org.example", path: "/", interface: "org.example", member });
 
@@ -168,17 +186,10 @@ Deno.test("a 16 MB reply arriving over hundreds of reads is read whole, and the 
 Deno.test("a big-endian reply is framed and read like a little-endian one", async () => {
   await using bus = await scriptedBus(async (peer) => {
     const call = await peer.next();
-    // 'B', method return, no flags, version 1, no body, serial 9; one header
-    // field (REPLY_SERIAL, variant "u") = 8 bytes of fields.
-    const msg = new Uint8Array(24);
-    const view = new DataView(msg.buffer);
-    msg.set([0x42, 2, 0, 1]);
-    view.setUint32(4, 0, false);
-    view.setUint32(8, 9, false);
-    view.setUint32(12, 8, false);
-    msg.set([5, 1, 0x75, 0], 16);
-    view.setUint32(20, call.serial!, false);
-    await peer.write(msg);
+    // One header field: REPLY_SERIAL, variant "u", big-endian.
+    const fields = new Uint8Array([5, 1, 0x75, 0, 0, 0, 0, 0]);
+    new DataView(fields.buffer).setUint32(4, call.serial!, false);
+    await peer.write(rawMessage({ little: false, type: 2, serial: 9, fields }));
   });
   const socket = BusSocket.open(bus.address);
   const reply = await socket.call(ping());
@@ -190,14 +201,9 @@ Deno.test("a big-endian reply is framed and read like a little-endian one", asyn
 Deno.test("an undecodable message is dropped and reported; the connection goes on", async () => {
   await using bus = await scriptedBus(async (peer) => {
     const call = await peer.next();
-    // A well-framed message whose header field claims a signature it does not carry.
-    const bad = new Uint8Array(24);
-    const view = new DataView(bad.buffer);
-    bad.set([0x6c, 4, 0, 1]);
-    view.setUint32(8, 3, true);
-    view.setUint32(12, 8, true);
-    bad.set([8, 1, 0x67, 0, 0xff, 0x41, 0x41, 0x41], 16);
-    await peer.write(bad);
+    // A well-framed signal whose header field claims a signature it does not carry.
+    const fields = new Uint8Array([8, 1, 0x67, 0, 0xff, 0x41, 0x41, 0x41]);
+    await peer.write(rawMessage({ little: true, type: 4, serial: 3, fields }));
     await peer.reply(call, "s", ["still here"]);
   });
   const problems: string[] = [];
