@@ -9,28 +9,28 @@
  *
  * Prints one JSON line: {"ms": [...], "bytes": N}.
  */
-import { createRequire } from "node:module";
-import { Message } from "../../lib/dbus/bus_connection.ts";
-
-// dbus-next's own encoder for the calls (they are small, and built before timing starts).
-const { marshallMessage } = createRequire(import.meta.url)("dbus-next/lib/marshall-compat.js") as {
-  marshallMessage(msg: Message): [Uint8Array, unknown[]];
-};
+import { authenticate, DBUS_DAEMON, messageSize } from "../../lib/dbus/bus_socket.ts";
+import { encodeMessage, Message } from "../../lib/dbus/message.ts";
 
 const METHOD_RETURN = 2;
 const ERROR = 3;
 
+/** An encoded call (small, and built before timing starts). */
 function call(serial: number, spec: Record<string, unknown>): Uint8Array {
   const msg = new Message(spec);
   msg.serial = serial;
-  return new Uint8Array(marshallMessage(msg)[0]);
+  return encodeMessage(msg);
 }
 
-/** Reads whole messages from the socket; little-endian only (what dbus-daemon sends us). */
+/** Reads whole messages from the socket without decoding them. */
 class Reader {
   #buf = new Uint8Array(1 << 20);
   #len = 0;
-  constructor(readonly conn: Deno.Conn) {}
+  /** `start`: what the bus sent after authentication. */
+  constructor(readonly conn: Deno.Conn, start: Uint8Array) {
+    this.#buf.set(start);
+    this.#len = start.length;
+  }
 
   async #fill(): Promise<void> {
     if (this.#len === this.#buf.length) {
@@ -43,24 +43,11 @@ class Reader {
     this.#len += n;
   }
 
-  async line(): Promise<string> {
-    for (;;) {
-      const end = this.#buf.subarray(0, this.#len).indexOf(0x0a);
-      if (end >= 0) {
-        const text = new TextDecoder().decode(this.#buf.subarray(0, end + 1));
-        this.#consume(end + 1);
-        return text;
-      }
-      await this.#fill();
-    }
-  }
-
   /** The next message's type and total size. */
   async message(): Promise<{ type: number; size: number }> {
     while (this.#len < 16) await this.#fill();
-    const view = new DataView(this.#buf.buffer, 0, 16);
-    const fields = view.getUint32(12, true);
-    const size = 16 + Math.ceil(fields / 8) * 8 + view.getUint32(4, true);
+    const size = messageSize(this.#buf);
+    if (size === undefined) throw new Error("the bus sent a message that is not D-Bus");
     while (this.#len < size) await this.#fill();
     const type = this.#buf[1]!;
     this.#consume(size);
@@ -84,22 +71,12 @@ class Reader {
 
 async function main(socketPath: string, calls: number, warmup: number): Promise<void> {
   const conn = await Deno.connect({ transport: "unix", path: socketPath });
-  const reader = new Reader(conn);
-  const write = async (data: Uint8Array | string) => {
-    let bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const reader = new Reader(conn, await authenticate(conn));
+  const write = async (data: Uint8Array) => {
+    let bytes = data;
     while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
   };
-  const uidHex = [...String(Deno.uid())].map((c) => c.charCodeAt(0).toString(16)).join("");
-  await write(`\0AUTH EXTERNAL ${uidHex}\r\n`);
-  const ok = await reader.line();
-  if (!ok.startsWith("OK")) throw new Error(`authentication refused: ${ok.trim()}`);
-  await write("BEGIN\r\n");
-  await write(call(1, {
-    destination: "org.freedesktop.DBus",
-    path: "/org/freedesktop/DBus",
-    interface: "org.freedesktop.DBus",
-    member: "Hello",
-  }));
+  await write(call(1, { ...DBUS_DAEMON, member: "Hello" }));
   await reader.reply();
 
   const messages = Array.from({ length: warmup + calls }, (_, i) =>

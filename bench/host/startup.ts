@@ -6,6 +6,7 @@
  *
  *   deno run -A bench/host/startup.ts
  */
+import { DBUS_DAEMON } from "../../lib/dbus/bus_socket.ts";
 import { connectSystemBus, type Message } from "../../lib/dbus/bus_connection.ts";
 import { startPrivateBus } from "../../tests/dbus/private_bus.ts";
 import type { Figure } from "../guest/common.ts";
@@ -25,9 +26,7 @@ export async function benchStartup(): Promise<Figure[]> {
     }
   });
   await watcher.call({
-    destination: "org.freedesktop.DBus",
-    path: "/org/freedesktop/DBus",
-    interface: "org.freedesktop.DBus",
+    ...DBUS_DAEMON,
     member: "AddMatch",
     signature: "s",
     body: [`type='signal',member='NameOwnerChanged',arg0='${NAME}'`],

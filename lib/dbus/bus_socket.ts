@@ -182,7 +182,7 @@ export class BusSocket {
         throw new Error(this.#endReason);
       }
       this.#conn = conn;
-      const rest = await this.#authenticate(conn);
+      const rest = await authenticate(conn);
       const hello = this.call(new Message({ ...DBUS_DAEMON, member: "Hello" }));
       // Hello must be the first message: it goes before anything sent meanwhile.
       this.#outbox.unshift(this.#outbox.pop()!);
@@ -196,31 +196,6 @@ export class BusSocket {
         : (error as Error).message;
       this.#end(reason);
       throw new Error(this.#endReason);
-    }
-  }
-
-  /** SASL EXTERNAL with our uid; returns what the bus sent after its OK line. */
-  async #authenticate(conn: Deno.UnixConn): Promise<Uint8Array> {
-    const uid = Deno.uid() ?? 0;
-    const hexUid = Array.from(new TextEncoder().encode(String(uid)), (b) => b.toString(16))
-      .join("");
-    await writeAll(conn, new TextEncoder().encode(`\0AUTH EXTERNAL ${hexUid}\r\n`));
-    let received = new Uint8Array(0);
-    for (;;) {
-      const end = received.indexOf(0x0a);
-      if (end >= 0) {
-        const line = new TextDecoder().decode(received.subarray(0, end)).trim();
-        if (!line.startsWith("OK ")) {
-          throw new Error(`the bus refused authentication (${line.slice(0, 200)})`);
-        }
-        await writeAll(conn, new TextEncoder().encode("BEGIN\r\n"));
-        return received.slice(end + 1);
-      }
-      if (received.length > 4096) throw new Error("the bus sent no authentication answer");
-      const chunk = new Uint8Array(512);
-      const n = await conn.read(chunk);
-      if (n === null) throw new Error("the bus closed the connection during authentication");
-      received = concat(received, chunk.subarray(0, n));
     }
   }
 
@@ -344,6 +319,35 @@ export class BusSocket {
   }
 }
 
+/**
+ * SASL EXTERNAL with our uid on a fresh connection to a bus, then BEGIN;
+ * returns what the bus sent after its OK line (the start of the message
+ * stream). Throws with the bus's answer if it refuses.
+ */
+export async function authenticate(conn: Deno.Conn): Promise<Uint8Array> {
+  const uid = Deno.uid() ?? 0;
+  const hexUid = Array.from(new TextEncoder().encode(String(uid)), (b) => b.toString(16))
+    .join("");
+  await writeAll(conn, new TextEncoder().encode(`\0AUTH EXTERNAL ${hexUid}\r\n`));
+  let received = new Uint8Array(0);
+  for (;;) {
+    const end = received.indexOf(0x0a);
+    if (end >= 0) {
+      const line = new TextDecoder().decode(received.subarray(0, end)).trim();
+      if (!line.startsWith("OK ")) {
+        throw new Error(`the bus refused authentication (${line.slice(0, 200)})`);
+      }
+      await writeAll(conn, new TextEncoder().encode("BEGIN\r\n"));
+      return received.slice(end + 1);
+    }
+    if (received.length > 4096) throw new Error("the bus sent no authentication answer");
+    const chunk = new Uint8Array(512);
+    const n = await conn.read(chunk);
+    if (n === null) throw new Error("the bus closed the connection during authentication");
+    received = concat(received, chunk.subarray(0, n));
+  }
+}
+
 interface PendingCall {
   resolve(reply: Message): void;
   reject(error: Error): void;
@@ -371,7 +375,7 @@ function bytesWanted(first: Uint8Array, size: number): number {
 }
 
 /** The size of the message starting `bytes` (at least 16 bytes), or undefined if it is not one. */
-function messageSize(bytes: Uint8Array): number | undefined {
+export function messageSize(bytes: Uint8Array): number | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, FIXED_HEADER);
   const endian = bytes[0];
   if (endian !== 0x6c && endian !== 0x42) return undefined; // 'l' or 'B'
@@ -392,6 +396,6 @@ function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-async function writeAll(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }

@@ -8,6 +8,7 @@
  * running and may start a new service later (close() then start again).
  */
 import type { Logger } from "../logger.ts";
+import { DBUS_DAEMON } from "./bus_socket.ts";
 import {
   type BusConnection,
   connectSystemBus,
@@ -105,9 +106,7 @@ export async function startStacService(
   );
   try {
     const reply = await connection.call({
-      destination: "org.freedesktop.DBus",
-      path: "/org/freedesktop/DBus",
-      interface: "org.freedesktop.DBus",
+      ...DBUS_DAEMON,
       member: "RequestName",
       signature: "su",
       body: [STAC_BUS_NAME, DO_NOT_QUEUE],
@@ -156,9 +155,7 @@ async function requireRoot(connection: BusConnection, caller: Caller): Promise<v
   let uid: unknown;
   try {
     const reply = await connection.call({
-      destination: "org.freedesktop.DBus",
-      path: "/org/freedesktop/DBus",
-      interface: "org.freedesktop.DBus",
+      ...DBUS_DAEMON,
       member: "GetConnectionUnixUser",
       signature: "s",
       body: [caller.sender],

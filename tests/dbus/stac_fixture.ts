@@ -4,6 +4,7 @@
  * that are not dbus-next, busctl (systemd) and dbus-send (dbus-bin), run
  * as root or as nobody. Usable from unit and guest tests alike.
  */
+import { DBUS_DAEMON } from "../../lib/dbus/bus_socket.ts";
 import { connectSystemBus, type Message } from "../../lib/dbus/bus_connection.ts";
 import { STAC_BUS_NAME, STAC_INTERFACE, STAC_OBJECT_PATH } from "../../lib/dbus/idl.ts";
 import type { StacModel } from "../../lib/dbus/model.ts";
@@ -165,9 +166,7 @@ export async function watchPropertiesChanged(bus: { address: string }): Promise<
     wake();
   });
   await connection.call({
-    destination: "org.freedesktop.DBus",
-    path: "/org/freedesktop/DBus",
-    interface: "org.freedesktop.DBus",
+    ...DBUS_DAEMON,
     member: "AddMatch",
     signature: "s",
     body: ["type='signal',interface='org.freedesktop.DBus.Properties',path='/org/nvmexpress/stac'"],

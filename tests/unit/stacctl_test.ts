@@ -4,6 +4,7 @@
  * private bus over a fake model; plus its formatting and argument handling
  * in-process.
  */
+import { DBUS_DAEMON } from "../../lib/dbus/bus_socket.ts";
 import assert from "node:assert/strict";
 import { connectSystemBus } from "../../lib/dbus/bus_connection.ts";
 import { runStacctl, UNREACHABLE } from "../../lib/stacctl.ts";
@@ -135,9 +136,7 @@ Deno.test("stacctl against a stacd that never answers: the same message once the
   try {
     hung.bus.serveCalls(() => {}); // swallows every call, answers none
     await hung.call({
-      destination: "org.freedesktop.DBus",
-      path: "/org/freedesktop/DBus",
-      interface: "org.freedesktop.DBus",
+      ...DBUS_DAEMON,
       member: "RequestName",
       signature: "su",
       body: ["org.nvmexpress.stac", 4],
