@@ -96,10 +96,16 @@ export function waitForLiveSet(nqns: string[], timeoutMs = 60_000): Promise<true
   );
 }
 
-/** device -> cntlid of every controller, to prove a connection survived (same device, same cntlid). */
+/**
+ * subsystem NQN -> device/cntlid of every controller, to prove a connection
+ * survived (same device, same cntlid). A controller the kernel is still
+ * creating (a connect in progress, e.g. one failing authentication) has no
+ * subsystem yet (sysfs shows "(efault)") and no identity to compare: it is
+ * left out.
+ */
 export function identities(): Map<string, string> {
   return new Map(
-    controllers().map((c) => [
+    controllers().filter((c) => c.subsysnqn.startsWith("nqn.")).map((c) => [
       `${c.subsysnqn}`,
       `${c.name}/${Deno.readTextFileSync(`/sys/class/nvme/${c.name}/cntlid`).trim()}`,
     ]),
