@@ -68,6 +68,8 @@ for (const report of reports) {
   }
   const c = countJUnit(xml);
   console.log(`${report}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`);
+  const retried = await Deno.readTextFile(`${out}/${report}.retried`).catch(() => "");
+  if (retried) console.log(`${report}: ${retried.trim()}`);
   total.passed += c.passed;
   total.failed += c.failed;
   total.skipped += c.skipped;

@@ -228,6 +228,20 @@ export async function runInGuest(opts: GuestOptions): Promise<GuestResult> {
   };
 }
 
+/**
+ * The line that says the guest's kernel crashed (panic, double fault, oops),
+ * without its timestamp; undefined if the console shows none. Under TCG the
+ * emulated kernel very rarely crashes on its own (CI saw a double fault in
+ * the slab allocator during podman's clone3); the suite runner tells that
+ * apart from a test failure with this.
+ */
+export function kernelCrash(consoleText: string): string | undefined {
+  const line = consoleText.split("\n").find((l) =>
+    /\b(Kernel panic - not syncing|traps: PANIC|Oops: |BUG: |general protection fault)/.test(l)
+  );
+  return line?.replace(/^\[\s*\d+\.\d+\]\s*/, "").trim();
+}
+
 /** The run's guest.sh: environment, guest preparation, then the script. */
 function wrapper(runDir: string, outDir: string, env: Record<string, string>): string {
   const vars: Record<string, string> = {
