@@ -23,6 +23,21 @@ export const systemClock: Clock = {
   },
 };
 
+/** A deadline: `expired` rejects with `error()` after `ms` on `clock`, unless cancelled first. */
+export interface Deadline {
+  readonly expired: Promise<never>;
+  cancel(): void;
+}
+
+export function deadline(clock: Clock, ms: number, error: () => Error): Deadline {
+  let timer: Timer | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = clock.after(ms, () => reject(error()));
+  });
+  expired.catch(() => {}); // a cancelled or unraced deadline is not an unhandled rejection
+  return { expired, cancel: () => timer?.cancel() };
+}
+
 /** A clock that moves only when told to; timers fire in time order. */
 export class FakeClock implements Clock {
   #now = 0;

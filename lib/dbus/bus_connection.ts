@@ -4,6 +4,7 @@
  * connection is lib/dbus/bus_socket.ts; this adds the address default and
  * the deadlines.
  */
+import { deadline, systemClock } from "../clock.ts";
 import { BusSocket, systemBusAddress } from "./bus_socket.ts";
 import { DBusError, Message } from "./message.ts";
 
@@ -46,20 +47,25 @@ export async function connectSystemBus(
   const address = options.address ?? systemBusAddress();
   const timeoutMs = options.timeoutMs ?? 5000;
   const bus = BusSocket.open(address, { onBadMessage: options.onBadMessage });
-  const deadline = within(timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
+  const connecting = deadline(
+    systemClock,
+    timeoutMs,
+    () => new Error(`no answer within ${timeoutMs} ms`),
+  );
   try {
-    await Promise.race([bus.ready, deadline.expired]);
+    await Promise.race([bus.ready, connecting.expired]);
   } catch (error) {
     await bus.close(0);
     throw new Error(
       `Cannot connect to the D-Bus system bus at ${address}: ${(error as Error).message}`,
     );
   } finally {
-    deadline.cancel();
+    connecting.cancel();
   }
 
   const call = async (spec: CallSpec, callTimeoutMs = timeoutMs): Promise<Message> => {
-    const limit = within(
+    const limit = deadline(
+      systemClock,
       callTimeoutMs,
       () =>
         new DBusError("org.freedesktop.DBus.Error.NoReply", `no reply within ${callTimeoutMs} ms`),
@@ -72,14 +78,4 @@ export async function connectSystemBus(
   };
 
   return { bus, uniqueName: bus.uniqueName, closed: bus.closed, call, close: () => bus.close() };
-}
-
-/** A promise that rejects with `error()` after `ms`, unless cancelled first. */
-function within(ms: number, error: () => Error): { expired: Promise<never>; cancel(): void } {
-  let id: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    id = setTimeout(() => reject(error()), ms);
-  });
-  expired.catch(() => {});
-  return { expired, cancel: () => clearTimeout(id) };
 }

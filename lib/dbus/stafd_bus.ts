@@ -2,7 +2,7 @@
  * What the stafd follower needs of the bus: stafd's names, a connection that
  * reports its loss once, and calls that settle within a time limit.
  */
-import type { Clock, Timer } from "../clock.ts";
+import { type Clock, deadline } from "../clock.ts";
 import { BusSocket, systemBusAddress } from "./bus_socket.ts";
 import { Message, type MessageLike } from "./message.ts";
 
@@ -60,14 +60,13 @@ export function callWithin(
   timeoutMs: number,
   abort: Promise<never>,
 ): Promise<Message> {
-  let timer: Timer | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = clock.after(timeoutMs, () => {
-      reject(new Error(`${spec.member} got no reply within ${timeoutMs} ms`));
-    });
-  });
-  return bus.call(new Message(spec), Promise.race([timeout, abort]))
-    .finally(() => timer?.cancel());
+  const limit = deadline(
+    clock,
+    timeoutMs,
+    () => new Error(`${spec.member} got no reply within ${timeoutMs} ms`),
+  );
+  return bus.call(new Message(spec), Promise.race([limit.expired, abort]))
+    .finally(() => limit.cancel());
 }
 
 /** An error for a log line: a D-Bus error's name and text, the text cut short (a peer chose it). */

@@ -1,0 +1,80 @@
+/**
+ * lib/dbus/bus_connection.ts's deadlines against a real dbus-daemon: a peer
+ * that never answers a call, and a socket that never answers the handshake.
+ */
+import assert from "node:assert/strict";
+import { connectSystemBus, DBusError } from "../../lib/dbus/bus_connection.ts";
+import { startPrivateBus } from "../dbus/private_bus.ts";
+
+Deno.test("a call the peer never answers fails with NoReply after its timeout", async () => {
+  await using bus = await startPrivateBus();
+  const caller = await connectSystemBus({ address: bus.address });
+  const silent = await connectSystemBus({ address: bus.address });
+  let received = 0;
+  silent.bus.serveCalls(() => received++); // takes the call, never replies
+  try {
+    // The test policy lets root own and reach stafd's name (a system bus refuses unique names).
+    await silent.call({
+      destination: "org.freedesktop.DBus",
+      path: "/org/freedesktop/DBus",
+      interface: "org.freedesktop.DBus",
+      member: "RequestName",
+      signature: "su",
+      body: ["org.nvmexpress.staf", 4],
+    });
+    const started = performance.now();
+    const error = await caller.call(
+      {
+        destination: silent.uniqueName,
+        path: "/",
+        interface: "org.example.Silent",
+        member: "Wait",
+      },
+      150,
+    ).then(() => undefined, (e) => e);
+    const took = performance.now() - started;
+    assert.ok(error instanceof DBusError, `expected a DBusError, got ${error}`);
+    assert.equal(error.type, "org.freedesktop.DBus.Error.NoReply");
+    assert.equal(error.text, "no reply within 150 ms");
+    assert.equal(received, 1);
+    assert.ok(took >= 140 && took < 2000, `failed after ${took} ms`);
+    // The connection is still usable afterwards.
+    const reply = await caller.call({
+      destination: "org.freedesktop.DBus",
+      path: "/org/freedesktop/DBus",
+      interface: "org.freedesktop.DBus",
+      member: "GetId",
+    });
+    assert.match(String(reply.body[0]), /^[0-9a-f]{32}$/);
+  } finally {
+    await caller.close();
+    await silent.close();
+  }
+});
+
+Deno.test("a socket that never answers the handshake fails the connect after its timeout, naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "stacd-mute-bus-" });
+  const path = `${dir}/bus`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) accepted.push(conn); // and stays silent
+  })();
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      connectSystemBus({ address: `unix:path=${path}`, timeoutMs: 200 }),
+      new RegExp(
+        `^Error: Cannot connect to the D-Bus system bus at unix:path=${path}: ` +
+          "no answer within 200 ms$",
+      ),
+    );
+    assert.ok(performance.now() - started >= 190);
+    assert.equal(accepted.length, 1);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const conn of accepted) conn.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
