@@ -11,7 +11,7 @@
  * The guest part runs on both platforms (Debian 12 / 6.1, Debian 13 / 6.12),
  * or on the one $GUEST_PLATFORM names.
  */
-import { runInGuest } from "../tests/guest/guest.ts";
+import { runInGuestUnlessCrashed } from "../tests/guest/guest.ts";
 import { checkoutDir } from "../tests/guest/host.ts";
 import { platformFromEnv, type PlatformName, PLATFORMS } from "../tests/guest/platform.ts";
 import { ensureHostPackages } from "../tests/guest/setup.ts";
@@ -44,13 +44,13 @@ if (runGuest) {
   const deno = `${checkoutDir}/node_modules/.bin/deno`;
   const quoted = guestArgs.map((a) => `'${a}'`).join(" ");
   for (const platform of platforms) {
-    const r = await runInGuest({
+    const r = await runInGuestUnlessCrashed({
       platform,
       script: `exec '${deno}' run --allow-all --frozen bench/guest/main.ts ${quoted}\n`,
       timeoutMs: 1_800_000,
       env: Deno.env.get("BENCH_SIZES") ? { BENCH_SIZES: Deno.env.get("BENCH_SIZES")! } : {},
       onOutput: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
-    });
+    }, { what: "benchmarks" });
     if (r.exitCode !== 0) {
       console.error(r.console);
       Deno.exit(r.exitCode ?? 1);

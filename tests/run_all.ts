@@ -3,8 +3,8 @@
  * formatting, lint and type checks, the unit tests on the host, then the
  * real-kernel tests in the guest, once on each platform (Debian 12 / 6.1, then
  * Debian 13 / 6.12: tests/guest/platform.ts), then stacd.service under
- * systemd as PID 1 and the container image under podman (both Debian 13);
- * ends with one summary line
+ * systemd as PID 1 and the container image under podman (both Debian 13),
+ * then the fault campaign (tests/faults/, Debian 12); ends with one summary line
  * (`tests: N passed, N failed, N skipped`). Exits non-zero if any step failed.
  *
  *   deno task test            (everything)
@@ -48,6 +48,9 @@ if (!noGuest && !await step("guest systemd", ["task", "test:systemd"])) {
 if (!noGuest && !await step("guest container", ["task", "test:container"])) {
   failedSteps.push("guest container");
 }
+if (!noGuest && !await step("fault campaign", ["task", "faults"])) {
+  failedSteps.push("fault campaign");
+}
 
 const reports = [
   "junit-unit.xml",
@@ -56,6 +59,7 @@ const reports = [
     "junit-guest-debian13.xml",
     "junit-systemd.xml",
     "junit-container.xml",
+    "junit-faults.xml",
   ]),
 ];
 const total = { passed: 0, failed: 0, skipped: 0 };

@@ -11,7 +11,7 @@
  *   `deno test` in the guest (e.g. -- --filter SIGHUP). STACD_FAULT_SEED
  *   replays the random SIGKILL moments of a previous run.
  */
-import { runInGuest } from "../guest/guest.ts";
+import { runInGuestUnlessCrashed } from "../guest/guest.ts";
 import { checkoutDir, run } from "../guest/host.ts";
 import { platformName } from "../guest/platform.ts";
 import { ensureHostPackages } from "../guest/setup.ts";
@@ -60,14 +60,14 @@ const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const seed = Deno.env.get("STACD_FAULT_SEED");
 console.log(`fault campaign (${platform}): ${files.join(" ")}`);
 const out = new TextEncoder();
-const r = await runInGuest({
+const r = await runInGuestUnlessCrashed({
   script: `exec ${quote(deno)} test --allow-all --no-check --frozen ` +
     `--junit-path="$GUEST_OUT/junit.xml" ${[...testArgs, ...files].map(quote).join(" ")}\n`,
   platform,
   timeoutMs,
   env: seed === undefined ? {} : { STACD_FAULT_SEED: seed },
   onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
-});
+}, { what: "campaign", junitFile });
 if (junitFile) await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
 
 const rows: FaultRow[] = (await Deno.readTextFile(`${r.outDir}/${ROWS_FILE}`).catch(() => ""))

@@ -242,6 +242,32 @@ export function kernelCrash(consoleText: string): string | undefined {
   return line?.replace(/^\[\s*\d+\.\d+\]\s*/, "").trim();
 }
 
+/**
+ * runInGuest, run once more when the guest's kernel crashed (see
+ * kernelCrash()): such a run says nothing about the script. The crash is
+ * printed with the crashed run's console and, given `junitFile`, noted in
+ * `<junitFile>.retried`, which the test summary prints. A second crash stands.
+ */
+export async function runInGuestUnlessCrashed(
+  opts: GuestOptions,
+  rerun: { what: string; junitFile?: string },
+): Promise<GuestResult> {
+  const r = await runInGuest(opts);
+  const crash = r.exitCode === null && !r.timedOut ? kernelCrash(r.console) : undefined;
+  if (crash === undefined || opts.signal?.aborted) return r;
+  console.error(
+    `\n---- guest console ----\n${r.console}---- guest kernel crashed (${crash}), ` +
+      `out ${r.outDir}: running the ${rerun.what} once more ----`,
+  );
+  if (rerun.junitFile) {
+    await Deno.writeTextFile(
+      `${rerun.junitFile}.retried`,
+      `guest kernel crashed (${crash}); the ${rerun.what} ran again\n`,
+    );
+  }
+  return await runInGuest(opts);
+}
+
 /** The run's guest.sh: environment, guest preparation, then the script. */
 function wrapper(runDir: string, outDir: string, env: Record<string, string>): string {
   const vars: Record<string, string> = {

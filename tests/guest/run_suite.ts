@@ -14,7 +14,7 @@
  */
 import { checkoutDir, run } from "./host.ts";
 import { ensureHostPackages } from "./setup.ts";
-import { kernelCrash, runInGuest } from "./guest.ts";
+import { kernelCrash, runInGuestUnlessCrashed } from "./guest.ts";
 import { platformName } from "./platform.ts";
 
 const args = [...Deno.args];
@@ -88,36 +88,17 @@ const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const out = new TextEncoder();
 // --frozen: the checkout is read-only in the guest, so deno must never try to
 // rewrite deno.lock there (a stale lock then fails clearly instead).
-const runOnce = () =>
-  runInGuest({
-    script: `exec ${
-      quote(deno)
-    } test --allow-all --no-check --frozen --junit-path="$GUEST_OUT/junit.xml" ${
-      [...testArgs, ...files].map(quote).join(" ")
-    }\n`,
-    platform,
-    init,
-    timeoutMs,
-    onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
-  });
-let r = await runOnce();
-// A guest whose emulated kernel crashed says nothing about the tests: run
-// them once more, and say so (on the console and next to the JUnit report,
-// where the whole run's summary picks it up). A second crash fails the run.
-const crash = r.exitCode === null && !r.timedOut ? kernelCrash(r.console) : undefined;
-if (crash) {
-  console.error(
-    `\n---- guest console ----\n${r.console}---- guest kernel crashed (${crash}), ` +
-      `out ${r.outDir}: running the suite once more ----`,
-  );
-  if (junitFile) {
-    await Deno.writeTextFile(
-      `${junitFile}.retried`,
-      `guest kernel crashed (${crash}); the suite ran again\n`,
-    );
-  }
-  r = await runOnce();
-}
+const r = await runInGuestUnlessCrashed({
+  script: `exec ${
+    quote(deno)
+  } test --allow-all --no-check --frozen --junit-path="$GUEST_OUT/junit.xml" ${
+    [...testArgs, ...files].map(quote).join(" ")
+  }\n`,
+  platform,
+  init,
+  timeoutMs,
+  onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
+}, { what: "suite", junitFile });
 
 if (junitFile) {
   // The report is the record of what ran: copy it even when tests failed.
