@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { deleteController, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
 import { createTarget, type TargetPort } from "../guest/target.ts";
+import { seededRandom, seedFrom } from "../seeded_random.ts";
 import {
   assertNoDuplicates,
   assertSurvived,
@@ -21,7 +22,6 @@ import {
   isRunning,
   KernelWatch,
   scratch,
-  seededRandom,
   settledCount,
   sleep,
 } from "./fault_kit.ts";
@@ -29,17 +29,6 @@ import {
 const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const ROUNDS = 20;
 const CONTROLLERS = 64;
-
-/** The seed of this run: STACD_FAULT_SEED to replay one, else a fresh one. */
-function faultSeed(): number {
-  const given = Deno.env.get("STACD_FAULT_SEED");
-  if (given !== undefined) {
-    const seed = Number(given);
-    if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`Bad STACD_FAULT_SEED ${given}`);
-    return seed;
-  }
-  return crypto.getRandomValues(new Uint32Array(1))[0]!;
-}
 
 /** The subsystems the last-known config lists (none when it does not exist yet). */
 function recorded(runtimeDir: string): Set<string> {
@@ -56,7 +45,7 @@ function recorded(runtimeDir: string): Set<string> {
 faultTest(
   `stacd SIGKILLed at random moments of a ${CONTROLLERS}-controller convergence (${ROUNDS} rounds)`,
   async (record) => {
-    const seed = faultSeed();
+    const seed = seedFrom("STACD_FAULT_SEED");
     console.log(`SIGKILL rounds: seed ${seed} (replay with STACD_FAULT_SEED=${seed})`);
     record.notes.push(`seed ${seed}`);
     const random = seededRandom(seed);

@@ -8,6 +8,7 @@ import type { ConfigDiagnostic } from "../../lib/config/diagnostics.ts";
 import { parseIni } from "../../lib/config/ini.ts";
 import { parseStacdConfig, redactedConfig } from "../../lib/config/stacd_conf.ts";
 import { HostNqnError, loadSysConfig } from "../../lib/config/sys_conf.ts";
+import { seededDraws, seedFrom } from "../seeded_random.ts";
 
 const FILE = "/etc/stas/stacd.conf";
 const KEY = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
@@ -16,32 +17,10 @@ const STACD_FILES = 3000;
 const RANDOM_STRINGS = 500;
 const SYS_FILES = 1000;
 
-function fuzzSeed(): number {
-  try {
-    const given = Deno.env.get("STACD_FUZZ_SEED");
-    if (given) return Number(given) >>> 0;
-  } catch {
-    // No --allow-env: take a fresh seed.
-  }
-  return (Date.now() ^ Math.floor(Math.random() * 2 ** 32)) >>> 0;
-}
-
-const SEED = fuzzSeed();
+const SEED = seedFrom("STACD_FUZZ_SEED");
 console.log(`config fuzz seed: ${SEED} (replay: STACD_FUZZ_SEED=${SEED})`);
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
-const int = (n: number) => Math.floor(random() * n);
-const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
+const { random, int, pick } = seededDraws(SEED);
 
 const SECTIONS = [
   "[Global]",

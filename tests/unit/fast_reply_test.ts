@@ -10,6 +10,7 @@ import { connectSystemBus, Message } from "../../lib/dbus/bus_connection.ts";
 import { encodeMethodReturn } from "../../lib/dbus/fast_reply.ts";
 import { fakeStacModel } from "../dbus/fake_stac_model.ts";
 import { busctl, hasCommand, stacCall, startStacFixture } from "../dbus/stac_fixture.ts";
+import { seededRandom } from "../seeded_random.ts";
 
 // What dbus-next's connection calls to put a Message on the wire (not exported by its index).
 const { marshallMessage } = createRequire(import.meta.url)("dbus-next/lib/marshall-compat.js") as {
@@ -21,16 +22,6 @@ function dbusNextBytes(call: Message, serial: number, signature: string, value: 
   const reply = Message.newMethodReturn(call, signature, [value]);
   reply.serial = serial;
   return new Uint8Array(marshallMessage(reply)[0]);
-}
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // Pieces of 1 to 4 UTF-8 bytes, a lone surrogate (encoded as U+FFFD by both) and control characters.
@@ -68,7 +59,7 @@ function randomCall(next: () => number): Message {
 }
 
 Deno.test("encodeMethodReturn(aa{ss}) writes dbus-next's bytes for 500 random replies", () => {
-  const next = random(20261127);
+  const next = seededRandom(20261127);
   for (let round = 0; round < 500; round++) {
     const call = randomCall(next);
     const serial = 1 + Math.floor(next() * 0xfffffffe);
@@ -82,7 +73,7 @@ Deno.test("encodeMethodReturn(aa{ss}) writes dbus-next's bytes for 500 random re
 });
 
 Deno.test("encodeMethodReturn(s) writes dbus-next's bytes for 500 random strings", () => {
-  const next = random(42);
+  const next = seededRandom(42);
   for (let round = 0; round < 500; round++) {
     const call = randomCall(next);
     const value = randomString(next, 400);
@@ -95,7 +86,7 @@ Deno.test("encodeMethodReturn(s) writes dbus-next's bytes for 500 random strings
 });
 
 Deno.test("encodeMethodReturn(aa{ss}) matches dbus-next for 1,000 dicts of 19 entries and for []", () => {
-  const next = random(7);
+  const next = seededRandom(7);
   const big = Array.from({ length: 1000 }, (_, i) => {
     const dict: Record<string, string> = { device: `nvme${i}` };
     for (let k = 0; k < 18; k++) dict[`key ${k}`] = randomString(next, 30);
@@ -111,7 +102,7 @@ Deno.test("encodeMethodReturn(aa{ss}) matches dbus-next for 1,000 dicts of 19 en
 });
 
 Deno.test("encodeMethodReturn() refuses what dbus-next refuses: NUL, non-strings, other shapes", () => {
-  const call = randomCall(random(1));
+  const call = randomCall(seededRandom(1));
   assert.throws(() => encodeMethodReturn(call, 1, "s", "a\0b"), TypeError);
   assert.throws(() => encodeMethodReturn(call, 1, "aa{ss}", [{ k: "a\0" }]), TypeError);
   assert.throws(() => encodeMethodReturn(call, 1, "aa{ss}", [{ k: 1 }]), TypeError);
@@ -125,7 +116,7 @@ Deno.test({
     "list_controllers(true) of 1,000 unicode dicts crosses a real dbus-daemon to busctl and dbus-next intact",
   ignore: !hasCommand("dbus-daemon") || !hasCommand("busctl"),
   async fn() {
-    const next = random(99);
+    const next = seededRandom(99);
     const controllers = Array.from({ length: 1000 }, (_, i) => {
       const dict: Record<string, string> = { device: `nvme${i}`, empty: "" };
       for (let k = 0; k < 17; k++) {

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { type PageLimits, parseLogPages } from "../../lib/dbus/stafd_pages.ts";
 import { nvmeEntry, page } from "../dbus/stafd_garbage.ts";
+import { seededDraws, seedFrom } from "../seeded_random.ts";
 
 const RUNS = 3000;
 const LIMITS: PageLimits = {
@@ -24,32 +25,10 @@ const KERNEL_FIELDS = ["trtype", "traddr", "trsvcid", "subnqn"] as const;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 
-function fuzzSeed(): number {
-  try {
-    const given = Deno.env.get("STACD_FUZZ_SEED");
-    if (given) return Number(given) >>> 0;
-  } catch {
-    // No --allow-env: take a fresh seed.
-  }
-  return (Date.now() ^ Math.floor(Math.random() * 2 ** 32)) >>> 0;
-}
-
-const SEED = fuzzSeed();
+const SEED = seedFrom("STACD_FUZZ_SEED");
 console.log(`stafd pages fuzz seed: ${SEED} (replay: STACD_FUZZ_SEED=${SEED})`);
 
-/** mulberry32, as in config_fuzz_test.ts. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
-const int = (n: number) => Math.floor(random() * n);
-const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
+const { int, pick } = seededDraws(SEED);
 
 const STRINGS = [
   "",
