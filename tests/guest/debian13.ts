@@ -10,6 +10,7 @@
  *
  * Usage: deno run -A tests/guest/debian13.ts   (builds what is missing, prints where)
  */
+import { existsSync } from "node:fs";
 import { cacheDir, checkoutDir, type CommandResult } from "./host.ts";
 import type { Kernel } from "./kernel.ts";
 import { ensureHostPackages } from "./setup.ts";
@@ -111,9 +112,9 @@ export async function debian13Kernel(log: Log = stderrLog): Promise<Kernel> {
 export async function libnvmeHeaders(version: string, log: Log = stderrLog): Promise<string> {
   const dir = `${DEBIAN13_DIR}/libnvme-dev-${version}`;
   const include = `${dir}/usr/include`;
-  if (exists(`${dir}/.complete`)) return include;
+  if (existsSync(`${dir}/.complete`)) return include;
   return await withLock(async () => {
-    if (exists(`${dir}/.complete`)) return include;
+    if (existsSync(`${dir}/.complete`)) return include;
     // Only apt-get and dpkg-deb: no extra host packages for a unit test.
     log(`debian13: fetching libnvme-dev ${version} headers`);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -195,7 +196,9 @@ export async function debian13Binds(root: string, kernel: Kernel): Promise<[stri
 function cachedKernel(): Kernel | undefined {
   const versions = listFiles(DEBIAN13_DIR)
     .map((path) => path.match(/\/kernel-(.+)$/)?.[1])
-    .filter((v): v is string => v !== undefined && exists(`${DEBIAN13_DIR}/kernel-${v}/.complete`))
+    .filter((v): v is string =>
+      v !== undefined && existsSync(`${DEBIAN13_DIR}/kernel-${v}/.complete`)
+    )
     .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   const newest = versions.at(-1);
   return newest === undefined ? undefined : kernelAt(`${DEBIAN13_DIR}/kernel-${newest}`, newest);
@@ -315,15 +318,6 @@ function readOr(path: string): string {
     return Deno.readTextFileSync(path);
   } catch {
     return "";
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

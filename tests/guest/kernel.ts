@@ -4,6 +4,7 @@
  * boot; its kernel also has a PVH entry point, so QEMU can load the
  * uncompressed ELF directly. That ELF is extracted once and cached.
  */
+import { existsSync } from "node:fs";
 import { cacheDir } from "./host.ts";
 
 /** A kernel the guest can boot. */
@@ -28,7 +29,7 @@ export interface Kernel {
  */
 export function pickKernel(version = Deno.env.get("GUEST_KERNEL")): Kernel {
   const usable = (v: string) =>
-    exists(`/lib/modules/${v}/modules.dep`) && exists(`/boot/vmlinuz-${v}`);
+    existsSync(`/lib/modules/${v}/modules.dep`) && existsSync(`/boot/vmlinuz-${v}`);
   if (version) {
     if (!usable(version)) {
       throw new Error(`Kernel "${version}" lacks /boot/vmlinuz-${version} or its modules`);
@@ -67,7 +68,7 @@ const PAYLOADS = [
  */
 export async function bootImage(kernel: Kernel): Promise<string> {
   const elf = `${cacheDir}/vmlinux-${kernel.version}`;
-  if (exists(elf)) return elf;
+  if (existsSync(elf)) return elf;
   const config = await Deno.readTextFile(kernel.config).catch(() => "");
   if (!/^CONFIG_PVH=y$/m.test(config)) return kernel.bzImage;
   const image = await Deno.readFile(kernel.bzImage);
@@ -111,13 +112,4 @@ function indexOf(haystack: Uint8Array, needle: number[]): number {
     if (needle.every((b, j) => haystack[i + j] === b)) return i;
   }
   return -1;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -3,6 +3,7 @@
  * modes that need neither root nor NVMe, and the preconditions of the
  * daemon, each refused with one line and a non-zero exit.
  */
+import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
 import { run } from "../dbus/stac_fixture.ts";
 
@@ -71,7 +72,7 @@ Deno.test("the daemon refuses to start unless root, with one line", async () => 
 });
 
 Deno.test("the daemon refuses to start without /dev/nvme-fabrics, naming the modules", {
-  ignore: Deno.uid() !== 0 || exists("/dev/nvme-fabrics"),
+  ignore: Deno.uid() !== 0 || existsSync("/dev/nvme-fabrics"),
 }, async () => {
   const out = await stacd(["-f", "/nonexistent.conf"]);
   assert.equal(out.code, 1);
@@ -80,12 +81,3 @@ Deno.test("the daemon refuses to start without /dev/nvme-fabrics, naming the mod
     /^stacd: \/dev\/nvme-fabrics not found: load the nvme-fabrics and nvme-tcp modules$/,
   );
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
