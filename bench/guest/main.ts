@@ -5,7 +5,7 @@
  *   deno run -A bench/guest/main.ts [connect_ffi] [converge] [react]
  *   BENCH_SIZES=1,32,128 sets converge's N (react and connect_ffi use 32).
  */
-import { createTarget } from "../../tests/guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../../tests/guest/target.ts";
 import type { Figure } from "./common.ts";
 import { benchConnectFfi } from "./connect_ffi.ts";
 import { benchConverge } from "./converge.ts";
@@ -31,7 +31,7 @@ for (const name of selected) {
     console.log(`bench: ${name} (N=${n})`);
     using t = createTarget({
       subsystems: n,
-      ports: [{ id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 }],
+      ports: [LOOPBACK_PORT],
     });
     figures.push(...await run(t.nqns));
   }

@@ -11,7 +11,7 @@ import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { controllers, deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import { StafdStandin } from "../stafd_standin.ts";
 import {
   assertNoDuplicates,
@@ -24,7 +24,6 @@ import {
   sleep,
 } from "./fault_kit.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const DC = "transport=tcp;traddr=127.0.0.1;trsvcid=4420";
 const policies = [STAC_POLICY, STAF_TEST_POLICY];
 
@@ -47,7 +46,7 @@ async function listed(address: string): Promise<Map<string, string>> {
 
 faultTest("D-Bus daemon restarted", async (record) => {
   // s1-s3 configured, all six discovered: both origins go through the outage.
-  using t = createTarget({ subsystems: 6, ports: [PORT] });
+  using t = createTarget({ subsystems: 6, ports: [LOOPBACK_PORT] });
   const busDir = await Deno.makeTempDir({ prefix: "stacd-bus-" });
   await Deno.chmod(busDir, 0o755);
   let bus = await startPrivateBus({ policies, dir: busDir });

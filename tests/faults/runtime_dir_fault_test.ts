@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { connectRaw, controllers, hostIdentity } from "../guest/nvme_host.ts";
 import { run } from "../guest/host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import {
   assertNoDuplicates,
   assertSurvived,
@@ -22,8 +22,6 @@ import {
   replaceFile,
   scratch,
 } from "./fault_kit.ts";
-
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 
 async function mount(...args: string[]): Promise<void> {
   const r = await run("mount", args);
@@ -54,7 +52,7 @@ function saved(runtimeDir: string): string[] | undefined {
 }
 
 faultTest("runtime directory full, then read-only, while stacd runs", async (record) => {
-  using t = createTarget({ subsystems: 6, ports: [PORT] });
+  using t = createTarget({ subsystems: 6, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   // One 4 KiB page: the lock file's PID takes it, nothing is left for the config.
   await using _mount = await tmpfs(s.runtimeDir, "size=4k,mode=0700");
@@ -96,7 +94,7 @@ faultTest("runtime directory full, then read-only, while stacd runs", async (rec
 });
 
 faultTest("runtime directory read-only from the start", async (record) => {
-  using t = createTarget({ subsystems: 2, ports: [PORT] });
+  using t = createTarget({ subsystems: 2, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await using _mount = await tmpfs(s.runtimeDir, "ro,size=1m,mode=0700");
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));

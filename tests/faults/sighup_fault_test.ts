@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 
 import { liveNqns, stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import {
   assertNoDuplicates,
   assertSurvived,
@@ -21,13 +21,12 @@ import {
   sleep,
 } from "./fault_kit.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const SIGNALS = 100;
 
 faultTest(
   "SIGHUP storm: 100 reloads in a second, the config changing each time",
   async (record) => {
-    using t = createTarget({ subsystems: 16, ports: [PORT] });
+    using t = createTarget({ subsystems: 16, ports: [LOOPBACK_PORT] });
     const base = t.nqns.slice(0, 8);
     const extras = t.nqns.slice(8);
     const wanted = (version: number) => [...base, extras[version % extras.length]!];

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { deleteController, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import { seededRandom, seedFrom } from "../seeded_random.ts";
 import {
   assertNoDuplicates,
@@ -26,7 +26,6 @@ import {
   sleep,
 } from "./fault_kit.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const ROUNDS = 20;
 const CONTROLLERS = 64;
 
@@ -51,7 +50,7 @@ faultTest(
     const random = seededRandom(seed);
     // One round in five is killed during start-up, the others during the connects.
     const earlyPhase = Math.floor(random() * 5);
-    using t = createTarget({ subsystems: CONTROLLERS, ports: [PORT] });
+    using t = createTarget({ subsystems: CONTROLLERS, ports: [LOOPBACK_PORT] });
     const s = await scratch();
     await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
     // Only our I/O controllers exist in this test: counting sysfs entries is enough (and cheap).

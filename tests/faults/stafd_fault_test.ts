@@ -16,7 +16,7 @@ import { GARBAGE } from "../dbus/stafd_garbage.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import { StafdStandin } from "../stafd_standin.ts";
 import {
   about,
@@ -31,7 +31,6 @@ import {
   sleep,
 } from "./fault_kit.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const DC = "transport=tcp;traddr=127.0.0.1;trsvcid=4420";
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
@@ -121,7 +120,7 @@ class StandinProcess implements AsyncDisposable {
 }
 
 faultTest("stafd killed (SIGKILL) and restarted", async (record) => {
-  using t = createTarget({ subsystems: 8, ports: [PORT] });
+  using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
   await using watch = new KernelWatch();
   await using s = await stacdOnBus();
   const { stacd } = s;
@@ -155,7 +154,7 @@ faultTest("stafd killed (SIGKILL) and restarted", async (record) => {
   // And it is the new stafd that stacd follows now: a subsystem it drops is disconnected.
   const dropped = t.nqns.at(-1)!;
   watch.release(dropped);
-  t.target.unlinkSubsystem(PORT.id, dropped);
+  t.target.unlinkSubsystem(LOOPBACK_PORT.id, dropped);
   await second.send("reload");
   await stacd.waitForLog(about(dropped, "Disconnected"), 60_000);
   await waitForLiveSet(t.nqns.slice(0, -1), 30_000);
@@ -166,7 +165,7 @@ faultTest("stafd killed (SIGKILL) and restarted", async (record) => {
 });
 
 faultTest("stafd answering garbage (each of the 22 kinds)", async (record) => {
-  using t = createTarget({ subsystems: 6, ports: [PORT] });
+  using t = createTarget({ subsystems: 6, ports: [LOOPBACK_PORT] });
   await using watch = new KernelWatch();
   // --tron: a problem seen before is logged again at debug level, so each kind shows.
   await using s = await stacdOnBus(["--tron"]);
@@ -290,7 +289,7 @@ class FloodingStafd implements AsyncDisposable {
 }
 
 faultTest("stafd flooding 1,000 log_pages_changed in a second", async (record) => {
-  using t = createTarget({ subsystems: 8, ports: [PORT] });
+  using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
   await using watch = new KernelWatch();
   await using s = await stacdOnBus(["--tron"]);
   const { stacd } = s;
@@ -300,7 +299,7 @@ faultTest("stafd flooding 1,000 log_pages_changed in a second", async (record) =
   const before = identities();
   watch.keep(new Map(kept.map((nqn) => [nqn, before.get(nqn)!])));
   // The answer changes once, silently; the flood must carry that change through.
-  t.target.unlinkSubsystem(PORT.id, dropped);
+  t.target.unlinkSubsystem(LOOPBACK_PORT.id, dropped);
   stafd.serve(await readPages());
   const calls = stafd.calls;
   const started = performance.now();

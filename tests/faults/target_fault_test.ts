@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { controllers, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createLinkedPort, createTarget, type TargetPort } from "../guest/target.ts";
+import { createLinkedPort, createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import {
   about,
   assertNoDuplicates,
@@ -21,7 +21,6 @@ import {
   sleep,
 } from "./fault_kit.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 /** The kernel retries every second and gives up only after a minute: longer than any outage here. */
 const PATIENT_KERNEL = "reconnect-delay = 1\nctrl-loss-tmo = 60";
 
@@ -46,7 +45,7 @@ function shortKernelTimeouts(seconds: number): Disposable {
 
 faultTest("target port removed and restored during connects", async (record) => {
   using _timeouts = shortKernelTimeouts(5);
-  using t = createTarget({ subsystems: 32, ports: [PORT] });
+  using t = createTarget({ subsystems: 32, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns, { global: PATIENT_KERNEL }));
   await using watch = new KernelWatch();
@@ -54,7 +53,7 @@ faultTest("target port removed and restored during connects", async (record) => 
   // The first connection is the signal: stacd is in the middle of its 32 connects.
   await waitFor(() => live().length >= 1 || undefined, "first connect", 60_000);
   const before = identities(sample().filter((c) => c.state === "live"));
-  t.target.removePort(PORT.id);
+  t.target.removePort(LOOPBACK_PORT.id);
   // Those already made stay the same devices: the kernel reconnects them itself.
   watch.keep(before, "device");
   record.injected = "1 port removal";
@@ -66,7 +65,7 @@ faultTest("target port removed and restored during connects", async (record) => 
     `first failed connect after ${((performance.now() - removed) / 1000).toFixed(1)} s`,
   );
   await sleep(1_000);
-  createLinkedPort(t.target, PORT, t.nqns);
+  createLinkedPort(t.target, LOOPBACK_PORT, t.nqns);
 
   await waitForLiveSet(t.nqns, 60_000);
   await assertSurvived(stacd, record);
@@ -87,7 +86,7 @@ faultTest("target port removed and restored during connects", async (record) => 
 });
 
 faultTest("target port removed and restored after connects", async (record) => {
-  using t = createTarget({ subsystems: 8, ports: [PORT] });
+  using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns, { global: PATIENT_KERNEL }));
   await using watch = new KernelWatch();
@@ -97,11 +96,11 @@ faultTest("target port removed and restored after connects", async (record) => {
   const before = identities();
   watch.keep(before, "device");
   const mark = stacd.lines.length;
-  t.target.removePort(PORT.id);
+  t.target.removePort(LOOPBACK_PORT.id);
   record.injected = "1 port removal";
   await waitFor(() => live().length === 0 || undefined, "every association lost", 30_000);
   await sleep(2_000); // two of the kernel's failed reconnects
-  createLinkedPort(t.target, PORT, t.nqns);
+  createLinkedPort(t.target, LOOPBACK_PORT, t.nqns);
 
   await waitForLiveSet(t.nqns, 60_000);
   await assertSurvived(stacd, record);
@@ -119,7 +118,7 @@ faultTest("target port removed and restored after connects", async (record) => {
 });
 
 faultTest("subsystem removed from the target, then re-created", async (record) => {
-  using t = createTarget({ subsystems: 8, ports: [PORT] });
+  using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
   const [gone, ...others] = t.nqns as [string, ...string[]];
   const s = await scratch();
   // The kernel gives up on the lost subsystem after 2 s: stacd takes over.
@@ -138,7 +137,7 @@ faultTest("subsystem removed from the target, then re-created", async (record) =
   await stacd.waitForLog(about(gone, "Connect failed"), 30_000);
   await waitForLiveSet(others, 30_000);
   t.target.createSubsystem(gone);
-  t.target.linkSubsystem(PORT.id, gone);
+  t.target.linkSubsystem(LOOPBACK_PORT.id, gone);
 
   await waitForLiveSet(t.nqns, 60_000);
   await assertSurvived(stacd, record);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { deleteController, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import {
   about,
   assertNoDuplicates,
@@ -21,7 +21,6 @@ import {
   settledCount,
 } from "./fault_kit.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const EVENTS = 1000;
 
 /** Makes the kernel emit a `change` uevent for `device` (as `echo change > uevent`). */
@@ -31,7 +30,7 @@ function triggerChange(device: string): void {
 }
 
 faultTest("1,000 udev events in a burst, one controller lost amid them", async (record) => {
-  using t = createTarget({ subsystems: 16, ports: [PORT] });
+  using t = createTarget({ subsystems: 16, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
   await using watch = new KernelWatch();

@@ -5,10 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { connectRaw, deleteController, hostIdentity, waitFor } from "../guest/nvme_host.ts";
-import { createTarget, type TargetPort } from "../guest/target.ts";
+import { createTarget, LOOPBACK_PORT } from "../guest/target.ts";
 import { identities, KernelWatch, sleep } from "./fault_kit.ts";
-
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 
 /** `duplicate`: the kernel refuses a second identical connection (EALREADY) unless asked. */
 function connect(nqn: string, duplicate = false): string {
@@ -20,7 +18,7 @@ function connect(nqn: string, duplicate = false): string {
 }
 
 Deno.test("the watch sees a kept connection deleted and made again, even as the same nvmeX/cntlid", async () => {
-  using t = createTarget({ subsystems: 2, ports: [PORT] });
+  using t = createTarget({ subsystems: 2, ports: [LOOPBACK_PORT] });
   const [kept, other] = t.nqns as [string, string];
   // Samples only when told to (check()), so that none falls between the delete and the connect.
   await using watch = new KernelWatch(3_600_000);
@@ -43,7 +41,7 @@ Deno.test("the watch sees a kept connection deleted and made again, even as the 
 });
 
 Deno.test("the watch sees a subsystem connected twice", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   await using watch = new KernelWatch();
   connect(t.nqns[0]!);
   connect(t.nqns[0]!, true);

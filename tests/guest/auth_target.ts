@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { deleteAllControllers, hostIdentity } from "./nvme_host.ts";
-import { NvmetTarget, type TargetPort } from "./target.ts";
+import { LOOPBACK_PORT, NvmetTarget } from "./target.ts";
 
 /** The port the auth tests' subsystems listen on. */
-export const AUTH_PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
+export const AUTH_PORT = LOOPBACK_PORT;
 
 /** A random DH-HMAC-CHAP secret as `nvme gen-dhchap-key` writes it (no transform). */
 export function generateKey(bytes: 32 | 48 | 64 = 32): string {

@@ -6,13 +6,13 @@
  */
 import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { controllers, deleteAllControllers, waitFor } from "./nvme_host.ts";
-import { createTarget } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const dir = await Deno.makeTempDir({ prefix: "stacd-demo-" });
 using t = createTarget({
   subsystems: 8,
-  ports: [{ id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 }],
+  ports: [LOOPBACK_PORT],
 });
 const conf = (nqns: string[]) =>
   "[Global]\nkato = 30\n\n[Controllers]\n" +

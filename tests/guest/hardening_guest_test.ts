@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { denoRunArgs } from "../../build/permissions.ts";
 import { controllers, deleteAllControllers, waitFor } from "./nvme_host.ts";
 import { stacdConf, TEST_TIMER_SCALE } from "./stacd_process.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import {
   confinedCommand,
   readTraceFiles,
@@ -21,7 +21,6 @@ import {
 } from "./unit_sandbox.ts";
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 
 const liveSet = () =>
   controllers().filter((c) => c.state === "live").map((c) => c.subsysnqn).sort().join(" ");
@@ -96,7 +95,7 @@ const capabilityLine = (status: string, name: string) =>
   status.split("\n").find((l) => l.startsWith(`${name}:`))?.split(/\s+/)[1];
 
 Deno.test("stacd works inside the unit's sandbox, using only the calls and families it allows", async () => {
-  using t = createTarget({ subsystems: 3, ports: [PORT] });
+  using t = createTarget({ subsystems: 3, ports: [LOOPBACK_PORT] });
   const traceFile = `${Deno.env.get("GUEST_OUT") ?? "/tmp"}/stacd-sandbox.strace`;
   const s = await confinedStacd(
     undefined,
@@ -133,7 +132,11 @@ Deno.test("stacd works inside the unit's sandbox, using only the calls and famil
 });
 
 Deno.test("stacd connects and disconnects with no capability at all (CAP_SYS_ADMIN not needed)", async () => {
-  using t = createTarget({ subsystems: 3, ports: [PORT], nqnPrefix: "nqn.2026-11.io.test.nocap" });
+  using t = createTarget({
+    subsystems: 3,
+    ports: [LOOPBACK_PORT],
+    nqnPrefix: "nqn.2026-11.io.test.nocap",
+  });
   const s = await confinedStacd("-all");
   try {
     const r = await exercise(s, t.nqns);

@@ -25,10 +25,9 @@ import { controllers, controllersOf, deleteAllControllers, waitFor } from "./nvm
 import { Podman } from "./podman.ts";
 import { StacdContainer } from "./stacd_container.ts";
 import { identities, liveNqns, waitForLiveSet } from "./stacd_process.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
 const checkout = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, "");
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const options = StacdContainer.options;
 
 const root = await runtimeRootReady();
@@ -70,7 +69,7 @@ function addToSection(conf: string, section: string, lines: string[]): string {
 function configFiles(nqns: string[], global: string[] = []): Record<string, string> {
   const data = manifestConfigMap();
   const controllerLines = nqns.map((n) =>
-    `controller = transport=tcp;traddr=${PORT.traddr};trsvcid=${PORT.trsvcid};nqn=${n}`
+    `controller = transport=tcp;traddr=${LOOPBACK_PORT.traddr};trsvcid=${LOOPBACK_PORT.trsvcid};nqn=${n}`
   );
   const conf = addToSection(
     addToSection(data["stacd.conf"]!, "Controllers", controllerLines),
@@ -281,7 +280,7 @@ Deno.test({
   ignore,
   async fn() {
     const { podman } = await setup();
-    using t = createTarget({ subsystems: 8, ports: [PORT] });
+    using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
     await using cm = await freshNode(configFiles(t.nqns));
     await using c = new StacdContainer(podman, { name: "stacd-a", configDir: cm.dir });
     await c.waitForLog(/Starting stacd .*udev source: kernel/);
@@ -298,7 +297,7 @@ Deno.test({
   ignore,
   async fn() {
     const { podman } = await setup();
-    using t = createTarget({ subsystems: 10, ports: [PORT] });
+    using t = createTarget({ subsystems: 10, ports: [LOOPBACK_PORT] });
     const first = t.nqns.slice(0, 8);
     const second = t.nqns.slice(2);
     await using cm = await freshNode(configFiles(first));
@@ -329,7 +328,7 @@ Deno.test({
   ignore,
   async fn() {
     const { podman } = await setup();
-    using t = createTarget({ subsystems: 8, ports: [PORT] });
+    using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
     await using cm = await freshNode(configFiles(t.nqns));
     const before = await (async () => {
       await using c = new StacdContainer(podman, { name: "stacd-c", configDir: cm.dir });
@@ -363,7 +362,7 @@ Deno.test({
   ignore,
   async fn() {
     const { podman } = await setup();
-    using t = createTarget({ subsystems: 2, ports: [PORT] });
+    using t = createTarget({ subsystems: 2, ports: [LOOPBACK_PORT] });
     const [gone, stays] = t.nqns as [string, string];
     await using cm = await freshNode(
       configFiles(t.nqns, ["reconnect-delay = 1", "ctrl-loss-tmo = 2"]),
@@ -387,7 +386,7 @@ Deno.test({
     assert.equal(controllersOf(stays).length, 1, "the other controller is untouched");
 
     t.target.createSubsystem(gone);
-    t.target.linkSubsystem(PORT.id, gone);
+    t.target.linkSubsystem(LOOPBACK_PORT.id, gone);
     await waitForLiveSet(t.nqns, 120_000);
     assertNoDuplicates();
     assert.equal(await c.stop(), 0);

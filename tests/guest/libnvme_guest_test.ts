@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
 import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { Libnvme, NvmeError } from "../../lib/libnvme.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import {
   controllers,
   controllersOf,
@@ -19,7 +19,6 @@ import {
   waitFor,
 } from "./nvme_host.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const host = hostIdentity();
 const target = (subsysnqn: string, trsvcid = "4420") => ({
   transport: "tcp",
@@ -31,7 +30,7 @@ const sysfs = (device: string, attribute: string) =>
   Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`).trim();
 
 Deno.test("libnvme connects one controller: sysfs shows it live with our identity", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   const nqn = t.nqns[0]!;
   using nvmeLib = Libnvme.open();
   try {
@@ -52,7 +51,7 @@ Deno.test("libnvme connects one controller: sysfs shows it live with our identit
 });
 
 Deno.test("the fabrics config struct reaches the kernel: kato, reconnect-delay, ctrl-loss-tmo, queues", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   using nvmeLib = Libnvme.open();
   try {
     using ctrl = nvmeLib.controller(host, target(t.nqns[0]!));
@@ -74,7 +73,7 @@ Deno.test("the fabrics config struct reaches the kernel: kato, reconnect-delay, 
 });
 
 Deno.test("32 controllers connect in parallel through libnvme, each once, all live", async () => {
-  using t = createTarget({ subsystems: 32, ports: [PORT] });
+  using t = createTarget({ subsystems: 32, ports: [LOOPBACK_PORT] });
   using nvmeLib = Libnvme.open();
   const ctrls = t.nqns.map((nqn) => nvmeLib.controller(host, target(nqn)));
   try {
@@ -95,7 +94,7 @@ Deno.test("32 controllers connect in parallel through libnvme, each once, all li
 });
 
 Deno.test("libnvme adopts a controller that nvme-cli connected, and disconnects it", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   const nqn = t.nqns[0]!;
   using nvmeLib = Libnvme.open();
   try {
@@ -116,7 +115,7 @@ Deno.test("libnvme adopts a controller that nvme-cli connected, and disconnects 
 });
 
 Deno.test("a connect to a port with nothing listening fails with the kernel's reason", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   using nvmeLib = Libnvme.open();
   using ctrl = nvmeLib.controller(host, target(t.nqns[0]!, "4421"));
   const before = controllers().length;
@@ -130,7 +129,7 @@ Deno.test("a connect to a port with nothing listening fails with the kernel's re
 });
 
 Deno.test("the discovery log of the target lists exactly its subsystems", async () => {
-  using t = createTarget({ subsystems: 3, ports: [PORT] });
+  using t = createTarget({ subsystems: 3, ports: [LOOPBACK_PORT] });
   using nvmeLib = Libnvme.open();
   try {
     const entries = await nvmeLib.discover(host, target(DISCOVERY_NQN));
@@ -150,7 +149,7 @@ Deno.test("the discovery log of the target lists exactly its subsystems", async 
 });
 
 Deno.test("the /dev/nvme-fabrics path connects with the same options as libnvme", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   try {
     const { device } = await connectViaFabricsDevice({
       target: target(t.nqns[0]!),

@@ -20,9 +20,8 @@ import {
   waitFor,
 } from "./nvme_host.ts";
 import { liveNqns, stacdConf, StacdProcess, waitForLiveSet } from "./stacd_process.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT, type TargetPort } from "./target.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const OTHER_PORT: TargetPort = { id: 2, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4421 };
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
@@ -70,12 +69,12 @@ async function setup(conf: string) {
 }
 
 Deno.test("stacd connects every nvme subsystem stafd discovers, and disconnects one unlinked from the port", async () => {
-  using t = createTarget({ subsystems: 6, ports: [PORT] });
+  using t = createTarget({ subsystems: 6, ports: [LOOPBACK_PORT] });
   await using s = await setup(stacdConf([]));
   await waitForLiveSet(t.nqns);
   await s.stacd.waitForLog(/D-Bus API on/);
   const gone = t.nqns[0]!;
-  t.target.unlinkSubsystem(PORT.id, gone);
+  t.target.unlinkSubsystem(LOOPBACK_PORT.id, gone);
   await s.stafd.reload(); // re-read the real discovery log page, then log_pages_changed
   s.stafd.changed();
   // The kernel alone would keep reconnecting to it until ctrl-loss-tmo: stacd deletes it.
@@ -85,7 +84,7 @@ Deno.test("stacd connects every nvme subsystem stafd discovers, and disconnects 
 });
 
 Deno.test("stacctl ls, ls -d, status, tron and troff show the live state (tables and --json)", async () => {
-  using t = createTarget({ subsystems: 3, ports: [PORT] });
+  using t = createTarget({ subsystems: 3, ports: [LOOPBACK_PORT] });
   await using s = await setup(stacdConf([]));
   await waitForLiveSet(t.nqns);
   await s.stacd.waitForLog(/D-Bus API on/);
@@ -137,9 +136,9 @@ for (
 ) {
   Deno.test(`(g) a connection made with nvme-cli that nobody wants, under ${scope}`, async () => {
     // s1 is discovered (port 4420); s2 is linked only to port 4421, which no stafd knows.
-    using t = createTarget({ subsystems: 2, ports: [PORT] });
+    using t = createTarget({ subsystems: 2, ports: [LOOPBACK_PORT] });
     const [wanted, stranger] = t.nqns as [string, string];
-    t.target.unlinkSubsystem(PORT.id, stranger);
+    t.target.unlinkSubsystem(LOOPBACK_PORT.id, stranger);
     t.target.createPort(OTHER_PORT.id, OTHER_PORT);
     t.target.linkSubsystem(OTHER_PORT.id, stranger);
     const { hostnqn, hostid } = hostIdentity();

@@ -8,9 +8,7 @@
 import assert from "node:assert/strict";
 import { controllers, controllersOf, deleteAllControllers, waitFor } from "./nvme_host.ts";
 import { identities, liveNqns, stacdConf, StacdProcess, waitForLiveSet } from "./stacd_process.ts";
-import { createTarget, type TargetPort } from "./target.ts";
-
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
 async function scratch(): Promise<{ dir: string; confFile: string; runtimeDir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "stacd-test-" });
@@ -24,7 +22,7 @@ function assertNoDuplicates(): void {
 }
 
 Deno.test("(a) 32 controllers in stacd.conf are all connected, none twice", async () => {
-  using t = createTarget({ subsystems: 32, ports: [PORT] });
+  using t = createTarget({ subsystems: 32, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
   try {
@@ -41,7 +39,7 @@ Deno.test("(a) 32 controllers in stacd.conf are all connected, none twice", asyn
 
 for (const scope of ["only-stas-connections", "no-disconnect"] as const) {
   Deno.test(`(b) SIGHUP after removing 8 and adding 4 controllers, under ${scope}`, async () => {
-    using t = createTarget({ subsystems: 36, ports: [PORT] });
+    using t = createTarget({ subsystems: 36, ports: [LOOPBACK_PORT] });
     const first = t.nqns.slice(0, 32);
     const removed = first.slice(0, 8);
     const added = t.nqns.slice(32, 36);
@@ -72,7 +70,7 @@ for (const scope of ["only-stas-connections", "no-disconnect"] as const) {
 }
 
 Deno.test("(c) an exclude= added to the config takes effect on reload", async () => {
-  using t = createTarget({ subsystems: 4, ports: [PORT] });
+  using t = createTarget({ subsystems: 4, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
   try {
@@ -93,7 +91,7 @@ Deno.test("(c) an exclude= added to the config takes effect on reload", async ()
 });
 
 Deno.test("(d) SIGTERM keeps every connection; a restart adopts them, and a later removal disconnects", async () => {
-  using t = createTarget({ subsystems: 8, ports: [PORT] });
+  using t = createTarget({ subsystems: 8, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
   try {
@@ -127,7 +125,7 @@ Deno.test("(d) SIGTERM keeps every connection; a restart adopts them, and a late
 });
 
 Deno.test("(e) SIGKILL during a burst of connects: the restart duplicates nothing and loses nothing", async () => {
-  using t = createTarget({ subsystems: 32, ports: [PORT] });
+  using t = createTarget({ subsystems: 32, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
   try {
@@ -154,7 +152,7 @@ Deno.test("(e) SIGKILL during a burst of connects: the restart duplicates nothin
 });
 
 Deno.test("(f) a target port removed and re-added: the kernel drops the controller, stacd reconnects it", async () => {
-  using t = createTarget({ subsystems: 2, ports: [PORT] });
+  using t = createTarget({ subsystems: 2, ports: [LOOPBACK_PORT] });
   const s = await scratch();
   await Deno.writeTextFile(
     s.confFile,
@@ -163,7 +161,7 @@ Deno.test("(f) a target port removed and re-added: the kernel drops the controll
   try {
     await using stacd = new StacdProcess(s);
     await waitForLiveSet(t.nqns);
-    t.target.removePort(PORT.id);
+    t.target.removePort(LOOPBACK_PORT.id);
     await waitFor(
       () => controllers().length === 0 || undefined,
       "kernel gave up (ctrl-loss-tmo)",
@@ -171,8 +169,8 @@ Deno.test("(f) a target port removed and re-added: the kernel drops the controll
     );
     await stacd.waitForLog(/Controller removed by the kernel, retrying/);
     await stacd.waitForLog(/Connect failed/);
-    t.target.createPort(PORT.id, PORT);
-    for (const nqn of t.nqns) t.target.linkSubsystem(PORT.id, nqn);
+    t.target.createPort(LOOPBACK_PORT.id, LOOPBACK_PORT);
+    for (const nqn of t.nqns) t.target.linkSubsystem(LOOPBACK_PORT.id, nqn);
     await waitForLiveSet(t.nqns, 60_000);
     assertNoDuplicates();
     assert.equal(await stacd.stop(), 0);

@@ -16,7 +16,7 @@ import { launcherScript, unitFor } from "../../build/install.ts";
 import { parseUnit, type UnitEntry } from "../../build/systemd_unit.ts";
 import { controllers, deleteAllControllers } from "./nvme_host.ts";
 import { stacdConf, waitForLiveSet } from "./stacd_process.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import { unitSandbox, x86_64Syscalls } from "./unit_sandbox.ts";
 
 if (Deno.readTextFileSync("/proc/1/comm").trim() !== "systemd") {
@@ -29,11 +29,10 @@ const root = decodeURIComponent(new URL("../../", import.meta.url).pathname).rep
 const UNIT = "stacd.service";
 const UNIT_FILE = `/usr/lib/systemd/system/${UNIT}`;
 const CONF = "/etc/stas/stacd.conf";
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const N = 8;
 
 // Made once for the whole file and never torn down: the guest is thrown away.
-const { nqns } = createTarget({ subsystems: N + 2, ports: [PORT] });
+const { nqns } = createTarget({ subsystems: N + 2, ports: [LOOPBACK_PORT] });
 /** What the operator configures first: N controllers. */
 const FIRST = nqns.slice(0, N);
 /** The change: s1 removed, s9 and s10 added. */

@@ -14,9 +14,8 @@ import { memoryLogger, nvmeNqns, PagesRecorder } from "../dbus/stafd_events.ts";
 import { DISCOVERY_LOG_CHANGED_AEN, discoverySource } from "../dbus/stafd_sources.ts";
 import { StafdStandin } from "../stafd_standin.ts";
 import { controllers, deleteAllControllers, hostIdentity } from "./nvme_host.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const DC = "transport=tcp;traddr=127.0.0.1;trsvcid=4420";
 /** Generous: everything is slow under TCG. */
 const WAIT_MS = 60_000;
@@ -47,7 +46,7 @@ async function following(persistent: boolean) {
 }
 
 Deno.test("the follower sees the target's subsystems, then the shorter list after an unlink and a re-read", async () => {
-  using t = createTarget({ subsystems: 4, ports: [PORT] });
+  using t = createTarget({ subsystems: 4, ports: [LOOPBACK_PORT] });
   await using f = await following(false);
   const first = await f.rec.next("appeared", WAIT_MS);
   assert.equal(first.reason, "appeared");
@@ -64,7 +63,7 @@ Deno.test("the follower sees the target's subsystems, then the shorter list afte
   }
   assert.equal(controllers().length, 0, "the one-shot discovery controller is gone again");
 
-  t.target.unlinkSubsystem(PORT.id, t.nqns[0]!);
+  t.target.unlinkSubsystem(LOOPBACK_PORT.id, t.nqns[0]!);
   await f.stafd.reload();
   const after = await f.rec.next("changed", WAIT_MS);
   assert.equal(after.reason, "changed");
@@ -73,7 +72,7 @@ Deno.test("the follower sees the target's subsystems, then the shorter list afte
 });
 
 Deno.test("a persistent discovery controller gets the kernel's discovery-log-changed AEN, and the follower the shorter list", async () => {
-  using t = createTarget({ subsystems: 3, ports: [PORT] });
+  using t = createTarget({ subsystems: 3, ports: [LOOPBACK_PORT] });
   await using f = await following(true);
   const first = await f.rec.next("appeared", WAIT_MS);
   assert.deepEqual(nvmeNqns(first.pages), [...t.nqns].sort());
@@ -82,7 +81,7 @@ Deno.test("a persistent discovery controller gets the kernel's discovery-log-cha
   assert.equal(controllers().find((c) => c.name === device)?.state, "live");
 
   const unlinked = performance.now();
-  t.target.unlinkSubsystem(PORT.id, t.nqns[0]!);
+  t.target.unlinkSubsystem(LOOPBACK_PORT.id, t.nqns[0]!);
   // No reload() here: only the AEN's udev event can make the stand-in re-read.
   const after = await f.rec.next("changed after the AEN", WAIT_MS);
   const afterMs = Math.round(performance.now() - unlinked);
@@ -93,7 +92,7 @@ Deno.test("a persistent discovery controller gets the kernel's discovery-log-cha
   );
   // nvmet masks further discovery AENs until the log page is read again: the
   // stand-in's re-read re-armed it, so a second change is reported too.
-  t.target.unlinkSubsystem(PORT.id, t.nqns[1]!);
+  t.target.unlinkSubsystem(LOOPBACK_PORT.id, t.nqns[1]!);
   const again = await f.rec.next("changed after a second AEN", WAIT_MS);
   assert.deepEqual(nvmeNqns(again.pages), t.nqns.slice(2).sort());
   assert.equal(f.source.aens.length, 2);

@@ -186,6 +186,14 @@ export interface TargetPort extends PortOptions {
   id: number;
 }
 
+/** The port most tests use: NVMe/TCP on IPv4 loopback, port 4420. */
+export const LOOPBACK_PORT: Readonly<TargetPort> = {
+  id: 1,
+  adrfam: "ipv4",
+  traddr: "127.0.0.1",
+  trsvcid: 4420,
+};
+
 /** A target built by {@linkcode createTarget}; disposing it tears it down. */
 export interface TestTarget extends Disposable {
   target: NvmetTarget;

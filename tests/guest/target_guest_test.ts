@@ -5,7 +5,7 @@
  * Runs only in the guest: deno run -A tests/guest/run_suite.ts target
  */
 import assert from "node:assert/strict";
-import { createTarget, NVMET_ROOT, NvmetTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT, NVMET_ROOT, NvmetTarget, type TargetPort } from "./target.ts";
 import {
   connectRaw,
   controllersOf,
@@ -15,7 +15,7 @@ import {
   waitFor,
 } from "./nvme_host.ts";
 
-const IPV4: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
+const IPV4 = LOOPBACK_PORT;
 const IPV6: TargetPort = { id: 2, adrfam: "ipv6", traddr: "::1", trsvcid: 4420 };
 const { hostnqn, hostid } = hostIdentity();
 /** Short delays so that controllers come back within a test's patience. */

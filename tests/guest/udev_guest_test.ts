@@ -15,9 +15,8 @@ import {
   hostIdentity,
   nvme,
 } from "./nvme_host.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 const host = hostIdentity();
 
 /** Collects events until `done` says the list is complete, or fails after `ms`. */
@@ -41,7 +40,7 @@ async function collect(
 }
 
 Deno.test("the monitor sees add, change (connected) and remove of a real NVMe/TCP controller", async () => {
-  using t = createTarget({ subsystems: 1, ports: [PORT] });
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   await using monitor = UdevMonitor.open();
   assert.equal(monitor.source, "kernel", "no udevd in the guest: raw kernel uevents");
   using nvmeLib = Libnvme.open();
@@ -80,7 +79,7 @@ Deno.test("the monitor sees add, change (connected) and remove of a real NVMe/TC
 });
 
 Deno.test("enumeration through libudev matches sysfs for every controller", async () => {
-  using t = createTarget({ subsystems: 4, ports: [PORT] });
+  using t = createTarget({ subsystems: 4, ports: [LOOPBACK_PORT] });
   try {
     for (const nqn of t.nqns) {
       await nvme(

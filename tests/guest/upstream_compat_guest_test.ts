@@ -16,10 +16,9 @@ import { AS_NOBODY, type Ran } from "../dbus/stac_fixture.ts";
 import { LoggedProcess } from "./logged_process.ts";
 import { controllers, deleteAllControllers, hostIdentity, waitFor } from "./nvme_host.ts";
 import { stacdConf, StacdProcess, TEST_TIMER_SCALE } from "./stacd_process.ts";
-import { createTarget, type TargetPort } from "./target.ts";
+import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
 const debian13 = Deno.env.get("GUEST_PLATFORM") === "debian13";
-const PORT: TargetPort = { id: 1, adrfam: "ipv4", traddr: "127.0.0.1", trsvcid: 4420 };
 /** Debian's nvme-stas package installs these; they are the policies users run with. */
 const DEBIAN_POLICIES = [
   "/usr/share/dbus-1/system.d/org.nvmexpress.stac.conf",
@@ -120,7 +119,7 @@ Deno.test({
     "upstream's stafd feeds our stacd, which connects every discovered subsystem; upstream's stacctl lists them",
   ignore: !debian13,
   fn: async () => {
-    using t = createTarget({ subsystems: 6, ports: [PORT] });
+    using t = createTarget({ subsystems: 6, ports: [LOOPBACK_PORT] });
     // Disposed last but the target: after stafd, which would reconnect its discovery controller.
     await using _controllers = { [Symbol.asyncDispose]: deleteAllControllers };
     await using bus = await startPrivateBus({ policies: DEBIAN_POLICIES });
@@ -129,7 +128,7 @@ Deno.test({
     await Deno.writeTextFile(
       `${dir}/stafd.conf`,
       "[Service Discovery]\nzeroconf = disabled\n" +
-        `[Controllers]\ncontroller = transport=tcp;traddr=${PORT.traddr};trsvcid=${PORT.trsvcid}\n`,
+        `[Controllers]\ncontroller = transport=tcp;traddr=${LOOPBACK_PORT.traddr};trsvcid=${LOOPBACK_PORT.trsvcid}\n`,
     );
     await Deno.writeTextFile(`${dir}/stacd.conf`, stacdConf([]));
     const started = performance.now();
