@@ -18,8 +18,9 @@ Deno.test("kernelCrash names the first crash line of the guest console, without 
 });
 
 Deno.test("kernelCrash finds nothing in a console where the kernel lived", () => {
-  const calm = `[    2.400000] nvme nvme1: failed to connect socket: -111
-[    2.500000] nvme_fabrics: bad: panic=-1 is on the command line
+  const calm = `[    0.000000] Kernel command line: console=ttyS0 quiet panic=-1
+[    2.400000] nvme nvme1: failed to connect socket: -111
+[    2.500000] nvme nvme1: Connect command failed, error wo/DNR bit: 6
 guest.sh: tests failed
 `;
   assert.equal(kernelCrash(calm), undefined);
