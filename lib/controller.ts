@@ -75,6 +75,11 @@ export class Controller {
   #inFlight: Promise<void> | undefined;
   /** Upstream's timer is made with the slow period and shows it until a failure changes it. */
   #lastDelayMs: number;
+  /**
+   * Devices udev removed while this controller looked or connected (its own
+   * may be one), or "unknown" when udev events were lost meanwhile.
+   */
+  #removedMeanwhile: Set<string> | "unknown" | undefined;
 
   constructor(spec: ControllerSpec, deps: ControllerDeps) {
     this.#spec = spec;
@@ -145,8 +150,17 @@ export class Controller {
     }
   }
 
-  /** The kernel removed our device (udev remove): forget it and reconnect in 3 s. */
+  /**
+   * The kernel removed our device (udev remove): forget it and reconnect in
+   * 3 s. While a connect is in flight the device's name is not known yet:
+   * the removal is kept, and checked once the connect says which device is ours.
+   */
   deviceRemoved(device: string): void {
+    if (this.#state === "connecting") {
+      const meanwhile = this.#removedMeanwhile ?? new Set<string>();
+      if (meanwhile !== "unknown") this.#removedMeanwhile = meanwhile.add(device);
+      return;
+    }
     if (device !== this.#device || this.#state === "disposed") return;
     this.#deps.log.info(`${this.id} | ${device} - Controller removed by the kernel, retrying`);
     this.#device = undefined;
@@ -154,6 +168,11 @@ export class Controller {
     this.#state = "retry-wait";
     this.#schedule(this.#deps.retry.fastRetryMs);
     this.#deps.onChange?.(this);
+  }
+
+  /** udev events were lost: a connect in flight checks its device in sysfs once it returns. */
+  eventsLost(): void {
+    if (this.#state === "connecting") this.#removedMeanwhile = "unknown";
   }
 
   /**
@@ -201,6 +220,7 @@ export class Controller {
 
   async #attempt(snapshot?: readonly KernelController[]): Promise<void> {
     const { kernel } = this.#deps;
+    this.#removedMeanwhile = undefined;
     try {
       const existing = (snapshot ?? await kernel.list()).find((k) => this.#spec.matches(k));
       if (this.#isDisposed()) {
@@ -210,20 +230,41 @@ export class Controller {
       }
       if (existing) {
         this.#connected(existing.device, "Adopted existing connection");
-        return;
+      } else {
+        this.#attempts++;
+        const device = await kernel.connect(this.#spec.request);
+        if (this.#isDisposed()) {
+          // Disposed while connecting: keep the device so dispose() can decide.
+          this.#device = device;
+          return;
+        }
+        this.#connected(device, "Connection established!");
       }
-      this.#attempts++;
-      const device = await kernel.connect(this.#spec.request);
-      if (this.#isDisposed()) {
-        // Disposed while connecting: keep the device so dispose() can decide.
-        this.#device = device;
-        return;
-      }
-      this.#connected(device, "Connection established!");
     } catch (error) {
       if (this.#isDisposed()) return;
       this.#failed(error);
+      return;
     }
+    await this.#confirmNotRemoved();
+  }
+
+  /**
+   * A removal of our device's name (or a loss of udev events) came while we
+   * did not know the name yet (the kernel can take a controller away before
+   * its connect returns): sysfs says whether our device is still there, or
+   * the removal was of an older device whose name ours reused.
+   * Removals from now on reach deviceRemoved() as for any connected controller.
+   */
+  async #confirmNotRemoved(): Promise<void> {
+    const device = this.#device;
+    const meanwhile = this.#removedMeanwhile;
+    const removed = device !== undefined &&
+      (meanwhile === "unknown" || meanwhile?.has(device) === true);
+    this.#removedMeanwhile = undefined;
+    if (!removed) return;
+    const current = await this.#deps.kernel.controller(device).catch(() => undefined);
+    if (this.#device !== device || this.#state !== "connected") return;
+    if (!current || !this.#spec.matches(current)) this.deviceRemoved(device);
   }
 
   #connected(device: string, what: string): void {

@@ -245,7 +245,7 @@ export class Daemon {
     const { log } = this.#deps;
     if (event.action === "overflow") {
       log.warning("udev events were lost (receive buffer overflow); re-reading sysfs");
-      this.reconciler.requestPass(0);
+      this.reconciler.eventsLost();
       return;
     }
     log.debug(`udev ${event.action} ${event.sysname}`);

@@ -168,6 +168,15 @@ export class Reconciler {
   }
 
   /**
+   * udev events were lost: a pass re-reads sysfs for the connected
+   * controllers, and connects in flight check their device when they return.
+   */
+  eventsLost(): void {
+    for (const m of this.#managed.values()) m.controller.eventsLost();
+    this.requestPass(0);
+  }
+
+  /**
    * Stops managing without touching the kernel: cancels timers, waits for
    * connects in flight and disposals under way, saves the last-known config.
    */

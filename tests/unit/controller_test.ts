@@ -305,6 +305,62 @@ Deno.test("Controller retries 3 s after udev removed its device, with attempts r
   assert.deepEqual(failures().map((l) => l.split(":")[0]), ["DEBUG", "DEBUG", "ERROR"]);
 });
 
+Deno.test("Controller retries when udev removed its device before its connect returned", async () => {
+  const { controller, kernel, sink, advance } = setup();
+  kernel.script(TRADDR, "gone");
+  controller.start();
+  controller.deviceRemoved("nvme0"); // the event came while the connect was in flight
+  await settle();
+  assert.equal(controller.state, "retry-wait");
+  assert.equal(controller.device, undefined);
+  assert.match(
+    sink.text(),
+    /nvme0 - Connection established!\n.*nvme0 - Controller removed by the kernel, retrying/,
+  );
+  await advance(3_000);
+  assert.equal(kernel.connects.length, 2);
+  assert.equal(controller.state, "connected");
+  assert.equal(controller.device, "nvme1");
+});
+
+Deno.test("Controller keeps its device when udev removed an older device of the same name while it connected", async () => {
+  const { controller, kernel, sink, clock } = setup();
+  controller.start();
+  controller.deviceRemoved("nvme0"); // somebody's nvme0, gone before ours took the name
+  await settle();
+  assert.deepEqual(kernel.calls.map((c) => c.op), ["list", "connect", "controller"]);
+  assert.equal(controller.state, "connected");
+  assert.equal(controller.device, "nvme0");
+  assert.doesNotMatch(sink.text(), /removed/);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("Controller does not re-read sysfs after a connect when no removal named its device", async () => {
+  const { controller, kernel } = setup();
+  controller.start();
+  controller.deviceRemoved("nvme7");
+  await settle();
+  assert.deepEqual(kernel.calls.map((c) => c.op), ["list", "connect"]);
+  assert.equal(controller.state, "connected");
+});
+
+Deno.test("Controller checks its device after a connect during which udev events were lost", async () => {
+  const { controller, kernel, sink } = setup();
+  kernel.script(TRADDR, "gone", "ok");
+  controller.start();
+  controller.eventsLost();
+  await settle();
+  assert.equal(controller.state, "retry-wait");
+  assert.match(sink.text(), /nvme0 - Controller removed by the kernel, retrying/);
+  // With its device still there, the same check leaves the controller connected.
+  const second = setup();
+  second.controller.start();
+  second.controller.eventsLost();
+  await settle();
+  assert.deepEqual(second.kernel.calls.map((c) => c.op), ["list", "connect", "controller"]);
+  assert.equal(second.controller.state, "connected");
+});
+
 Deno.test("Controller.deviceRemoved() ignores another device", async () => {
   const { controller, clock } = setup();
   controller.start();

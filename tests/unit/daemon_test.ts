@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../lib/clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
-import { Daemon, TIMERS } from "../../lib/daemon.ts";
+import { Daemon, TIMERS, type UdevEventSource } from "../../lib/daemon.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
+import type { UdevEvent } from "../../lib/udev_event.ts";
 import {
   FakeKernel,
   logEntry,
@@ -19,7 +20,7 @@ import {
   sysConfig,
 } from "./fakes.ts";
 
-function setup(initial: StacdConfig = stacdConfig("")) {
+function setup(initial: StacdConfig = stacdConfig(""), deps: { udev?: UdevEventSource } = {}) {
   const clock = new FakeClock();
   const kernel = new FakeKernel();
   const sink = new MemorySink();
@@ -34,6 +35,7 @@ function setup(initial: StacdConfig = stacdConfig("")) {
     notifier: { notify: (...states) => void notified.push(states.join(" ")) },
     timers: { ...TIMERS },
     load: () => ({ config, sys: sysConfig(), diagnostics: [] }),
+    ...deps,
   });
   const advance = async (ms: number) => {
     await clock.advance(ms);
@@ -45,6 +47,7 @@ function setup(initial: StacdConfig = stacdConfig("")) {
     log,
     notified,
     advance,
+    sink,
     setConfig: (c: StacdConfig) => config = c,
   };
 }
@@ -150,5 +153,42 @@ Deno.test("the first pass connects without waiting for the bus; READY=1 waits fo
   bus.reject(new Error("no bus")); // out of reach counts as settled
   await started;
   assert.deepEqual(notified, ["READY=1 STATUS=Running"]);
+  await daemon.stop();
+});
+
+Deno.test("udev events lost during a connect: the connect checks its device in sysfs", async () => {
+  const events: UdevEvent[] = [];
+  let closed = false;
+  let wake = () => {};
+  const udev: UdevEventSource = {
+    async *[Symbol.asyncIterator]() {
+      while (!closed) {
+        const event = events.shift();
+        if (event) yield event;
+        else await new Promise<void>((resolve) => wake = resolve);
+      }
+    },
+    close: () => {
+      closed = true;
+      wake();
+    },
+  };
+  const { daemon, kernel, advance, sink } = setup(
+    stacdConfig("[Controllers]\ncontroller = transport=tcp;traddr=192.168.1.20;nqn=nqn.x"),
+    { udev },
+  );
+  const gate = kernel.hold("192.168.1.20");
+  const started = daemon.start({ watchConfig: false });
+  await settle();
+  events.push({ action: "overflow" }); // the remove of its device was among the lost
+  wake();
+  await settle();
+  gate.resolve("gone");
+  await started;
+  await settle();
+  assert.match(sink.text(), /nvme0 - Controller removed by the kernel, retrying/);
+  await advance(3_000);
+  assert.equal(kernel.connects.length, 2);
+  assert.deepEqual(kernel.devices, ["nvme1"]);
   await daemon.stop();
 });

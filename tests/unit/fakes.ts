@@ -95,8 +95,14 @@ export class Deferred<T = void> {
   }
 }
 
-/** What a connect does: succeed, fail with this error, or wait for the test to release it. */
-export type ConnectStep = "ok" | Error | Deferred;
+/** How a connect that succeeds ends: "gone" returns a name the kernel has already taken away again. */
+export type ConnectOutcome = "ok" | "gone";
+
+/**
+ * What a connect does: succeed (see ConnectOutcome), fail with this error,
+ * or wait for the test to release it with an outcome (see `hold`).
+ */
+export type ConnectStep = ConnectOutcome | Error | Deferred<ConnectOutcome | void>;
 
 /** Every kernel call in order, for tests that check what was (not) done. */
 export type KernelCall =
@@ -130,9 +136,12 @@ export class FakeKernel implements Kernel {
     this.#steps.set(traddr, [...(this.#steps.get(traddr) ?? []), ...steps]);
   }
 
-  /** Makes the next connect to `traddr` wait; resolve the returned deferred to let it succeed. */
-  hold(traddr: string): Deferred {
-    const gate = new Deferred();
+  /**
+   * Makes the next connect to `traddr` wait; resolve the returned deferred
+   * to let it succeed (with "gone": by a controller the kernel already removed).
+   */
+  hold(traddr: string): Deferred<ConnectOutcome | void> {
+    const gate = new Deferred<ConnectOutcome | void>();
     this.script(traddr, gate);
     return gate;
   }
@@ -173,9 +182,9 @@ export class FakeKernel implements Kernel {
     this.calls.push({ op: "connect", traddr: target.traddr, request });
     this.onConnect?.(request);
     const step = this.#steps.get(target.traddr)?.shift() ?? "ok";
-    if (step instanceof Deferred) await step.promise;
-    else if (step instanceof Error) throw step;
-    return this.add({
+    if (step instanceof Error) throw step;
+    const outcome = step instanceof Deferred ? await step.promise : step;
+    const device = this.add({
       transport: target.transport,
       traddr: target.traddr,
       trsvcid: target.trsvcid,
@@ -185,6 +194,8 @@ export class FakeKernel implements Kernel {
       hostnqn: host.hostnqn,
       hostid: host.hostid,
     });
+    if (outcome === "gone") this.vanish(device);
+    return device;
   }
 
   controller(device: string): Promise<KernelController | undefined> {
