@@ -69,6 +69,15 @@ const r = await runInGuestUnlessCrashed({
   onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
 }, { what: "campaign", junitFile });
 if (junitFile) await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
+// A failed fault's whole story (fault_kit.ts writes it), kept beside the table.
+const outDir = jsonFile.slice(0, jsonFile.lastIndexOf("/")) || ".";
+await Deno.mkdir(outDir, { recursive: true });
+for (const e of Deno.readDirSync(r.outDir)) {
+  if (e.isFile && e.name.startsWith("fault-failed-")) {
+    await Deno.copyFile(`${r.outDir}/${e.name}`, `${outDir}/${e.name}`);
+    console.error(`failed fault's log: ${outDir}/${e.name}`);
+  }
+}
 
 const rows: FaultRow[] = (await Deno.readTextFile(`${r.outDir}/${ROWS_FILE}`).catch(() => ""))
   .split("\n").filter(Boolean).map((line) => JSON.parse(line));
@@ -82,7 +91,6 @@ const summary = {
   totalSeconds: r.totalMs / 1000,
   faults: rows,
 };
-await Deno.mkdir(jsonFile.slice(0, jsonFile.lastIndexOf("/")) || ".", { recursive: true });
 await Deno.writeTextFile(jsonFile, JSON.stringify(summary, null, 2) + "\n");
 console.log(
   `guest ${r.platform} (kernel ${r.kernel}): boot ${seconds(r.bootMs)}, total ${

@@ -55,6 +55,7 @@ export function faultTest(name: string, body: (record: FaultRecord) => Promise<v
       await body(record);
     } catch (error) {
       failure = error;
+      writeFailure(name, error);
       throw error;
     } finally {
       const why = failure === undefined
@@ -71,6 +72,19 @@ export function faultTest(name: string, body: (record: FaultRecord) => Promise<v
       });
     }
   });
+}
+
+/**
+ * The whole failure (with stacd's log, which waitForLog puts in it) in a
+ * file of its own: deno test's report shortens long messages, and CI keeps
+ * the file (the campaign copies it next to its JUnit report).
+ */
+function writeFailure(name: string, error: unknown): void {
+  const out = Deno.env.get("GUEST_OUT");
+  if (!out) return;
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60);
+  const text = error instanceof Error ? error.stack ?? error.message : String(error);
+  Deno.writeTextFileSync(`${out}/fault-failed-${slug}.txt`, `${name}\n\n${text}\n`);
 }
 
 function writeRow(row: FaultRow): void {
