@@ -70,12 +70,12 @@ const r = await runInGuestUnlessCrashed({
 }, { what: "campaign", junitFile });
 if (junitFile) await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
 // A failed fault's whole story (fault_kit.ts writes it), kept beside the table.
-const outDir = jsonFile.slice(0, jsonFile.lastIndexOf("/")) || ".";
-await Deno.mkdir(outDir, { recursive: true });
+const tableDir = jsonFile.slice(0, jsonFile.lastIndexOf("/")) || ".";
+await Deno.mkdir(tableDir, { recursive: true });
 for (const e of Deno.readDirSync(r.outDir)) {
   if (e.isFile && e.name.startsWith("fault-failed-")) {
-    await Deno.copyFile(`${r.outDir}/${e.name}`, `${outDir}/${e.name}`);
-    console.error(`failed fault's log: ${outDir}/${e.name}`);
+    await Deno.copyFile(`${r.outDir}/${e.name}`, `${tableDir}/${e.name}`);
+    console.error(`failed fault's log: ${tableDir}/${e.name}`);
   }
 }
 

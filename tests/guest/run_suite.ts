@@ -116,12 +116,13 @@ console.log(
     `total ${seconds(r.totalMs)}, out ${r.outDir}`,
 );
 if (r.exitCode !== 0) {
+  const crash = kernelCrash(r.console);
   const why = r.timedOut
     ? "timed out"
     : r.bootMs === null
     ? "guest did not reach the tests"
     : r.exitCode === null
-    ? `guest died${kernelCrash(r.console) ? ` (kernel crashed: ${kernelCrash(r.console)})` : ""}`
+    ? `guest died${crash ? ` (kernel crashed: ${crash})` : ""}`
     : `tests failed (exit ${r.exitCode})`;
   console.error(`---- guest console ----\n${r.console}---- guest: ${why} ----`);
   Deno.exit(r.exitCode || 1);
