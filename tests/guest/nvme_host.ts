@@ -18,6 +18,8 @@ export interface Controller {
   /** The address attribute split into its keys (traddr, trsvcid, ...). */
   address: Record<string, string>;
   hostnqn: string;
+  /** Read with the rest, so a controller deleted meanwhile drops out whole. */
+  cntlid: string;
 }
 
 /** The guest's host identity (from /etc/nvme, which prepare.sh guarantees). */
@@ -50,6 +52,7 @@ export function controllers(): Controller[] {
           ),
         ),
         hostnqn: attr("hostnqn"),
+        cntlid: attr("cntlid"),
       }];
     } catch {
       return []; // vanished while being read

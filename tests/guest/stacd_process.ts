@@ -106,8 +106,8 @@ export function waitForLiveSet(nqns: string[], timeoutMs = 60_000): Promise<true
 export function identities(): Map<string, string> {
   return new Map(
     controllers().filter((c) => c.subsysnqn.startsWith("nqn.")).map((c) => [
-      `${c.subsysnqn}`,
-      `${c.name}/${Deno.readTextFileSync(`/sys/class/nvme/${c.name}/cntlid`).trim()}`,
+      c.subsysnqn,
+      `${c.name}/${c.cntlid}`,
     ]),
   );
 }

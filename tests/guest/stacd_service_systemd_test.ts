@@ -139,10 +139,7 @@ async function running(text: string, live: string[]): Promise<number> {
 
 /** Every controller as "name subsysnqn cntlid state": the same list means nothing was redone. */
 function snapshot(): string[] {
-  return controllers().map((c) => {
-    const cntlid = Deno.readTextFileSync(`/sys/class/nvme/${c.name}/cntlid`).trim();
-    return `${c.name} ${c.subsysnqn} ${cntlid} ${c.state}`;
-  });
+  return controllers().map((c) => `${c.name} ${c.subsysnqn} ${c.cntlid} ${c.state}`);
 }
 
 /** One journal entry as `journalctl -o json` prints it (only the fields read here). */
