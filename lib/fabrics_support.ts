@@ -37,14 +37,26 @@ export interface FabricsSupportPaths {
  * for its whole length.
  */
 export async function readFabricsSupport(paths: FabricsSupportPaths = {}): Promise<FabricsSupport> {
-  const options = await readOptionNames(paths.fabricsDevice ?? FABRICS_DEVICE);
   const sysModule = paths.sysModule ?? "/sys/module";
   const modulesDir = paths.modulesDir ?? `/lib/modules/${Deno.osRelease()}`;
-  const loaded = await Deno.stat(`${sysModule}/nvme_auth`).then(() => true, () => false);
-  const builtin = loaded ? false : /(^|\/)nvme-auth\.ko$/m.test(
-    await Deno.readTextFile(`${modulesDir}/modules.builtin`).catch(() => ""),
+  // Side by side: each read that follows another waits for the event loop to
+  // come round, which at start-up is busy with the first pass.
+  const [options, loaded, builtinList] = await Promise.all([
+    readOptionNames(paths.fabricsDevice ?? FABRICS_DEVICE),
+    Deno.stat(`${sysModule}/nvme_auth`).then(() => true, () => false),
+    Deno.readTextFile(`${modulesDir}/modules.builtin`).catch(() => ""),
+  ]);
+  return { options, authentication: loaded || /(^|\/)nvme-auth\.ko$/m.test(builtinList) };
+}
+
+/**
+ * Whether `request` carries a setting some kernels cannot take; the others
+ * need not wait for {@linkcode readFabricsSupport}.
+ */
+export function dependsOnSupport(request: ConnectRequest): boolean {
+  return Boolean(
+    request.host.dhchapKey || request.options?.dhchapCtrlKey || request.target.hostIface,
   );
-  return { options, authentication: loaded || builtin };
 }
 
 /** Parses what reading /dev/nvme-fabrics returns: `instance=-1,...,hostnqn=%s,...,tls`. */

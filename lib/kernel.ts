@@ -11,7 +11,12 @@
 import type { Kernel } from "./controller.ts";
 import { connectViaFabricsDevice, deleteController } from "./fabrics_device.ts";
 import type { ConnectRequest } from "./fabrics_options.ts";
-import { type FabricsSupport, readFabricsSupport, supportedRequest } from "./fabrics_support.ts";
+import {
+  dependsOnSupport,
+  type FabricsSupport,
+  readFabricsSupport,
+  supportedRequest,
+} from "./fabrics_support.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import { Libnvme } from "./libnvme.ts";
 import { readNvmeController, readNvmeControllers } from "./nvme_sysfs.ts";
@@ -63,7 +68,11 @@ export class RealKernel implements Kernel {
   }
 
   async connect(request: ConnectRequest): Promise<string> {
-    const { request: passed, dropped } = supportedRequest(request, await this.support());
+    // Waiting for the support read only where it matters: at start-up it
+    // completes only once the first pass gives the event loop back.
+    const { request: passed, dropped } = dependsOnSupport(request)
+      ? supportedRequest(request, await this.support())
+      : { request, dropped: [] };
     for (const setting of dropped) {
       if (this.#warned.has(setting)) continue;
       this.#warned.add(setting);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  dependsOnSupport,
   type FabricsSupport,
   parseOptionNames,
   readFabricsSupport,
@@ -125,4 +126,30 @@ Deno.test("supportedRequest() drops host-iface where the driver does not list ho
   assert.deepEqual(dropped, ["host-iface"]);
   assert.equal(passed.target.hostIface, undefined);
   assert.equal(passed.target.traddr, "192.168.1.10");
+});
+
+Deno.test("dependsOnSupport(): only a request with a key or host-iface waits for the support read", () => {
+  const plain: ConnectRequest = {
+    target: { ...request.target, hostIface: undefined },
+    host: { ...request.host, dhchapKey: undefined },
+    options: { kato: 30 },
+  };
+  assert.equal(dependsOnSupport(plain), false);
+  // The least capable kernel takes a plain request as it is: not waiting loses nothing.
+  const least: FabricsSupport = { options: new Set(), authentication: false };
+  assert.deepEqual(supportedRequest(plain, least), { request: plain, dropped: [] });
+
+  const variants: [string, ConnectRequest][] = [
+    ["host key", { ...plain, host: { ...plain.host, dhchapKey: KEY } }],
+    ["controller key", { ...plain, options: { dhchapCtrlKey: CTRL_KEY } }],
+    ["host-iface", { ...plain, target: { ...plain.target, hostIface: "eth1" } }],
+  ];
+  for (const [what, r] of variants) {
+    assert.equal(dependsOnSupport(r), true, what);
+    assert.equal(
+      supportedRequest(r, least).dropped.length,
+      1,
+      `${what} is what a kernel may not take`,
+    );
+  }
 });
