@@ -48,8 +48,9 @@ export class RealKernel implements Kernel {
     this.#nvme = nvme;
     this.#sysfsRoot = options.sysfsRoot;
     this.#warn = options.warn ?? (() => {});
-    // Read from the start, so that the first connect finds it ready and does
-    // not hand the event loop to other start-up work while it waits.
+    // Read from the start: its read of /dev/nvme-fabrics then takes the
+    // kernel's fabrics mutex before the first connect does, and a connect
+    // that needs it (a key, host-iface) mostly finds it ready.
     this.#support = options.support ? Promise.resolve(options.support) : readFabricsSupport();
   }
 
