@@ -49,14 +49,16 @@ export async function readFabricsSupport(paths: FabricsSupportPaths = {}): Promi
   return { options, authentication: loaded || /(^|\/)nvme-auth\.ko$/m.test(builtinList) };
 }
 
+/** A kernel that lists no option and cannot authenticate: it takes the least. */
+const LEAST_CAPABLE: FabricsSupport = { options: new Set(), authentication: false };
+
 /**
  * Whether `request` carries a setting some kernels cannot take; the others
- * need not wait for {@linkcode readFabricsSupport}.
+ * need not wait for {@linkcode readFabricsSupport}. Derived from
+ * {@linkcode supportedRequest}, so the two cannot disagree on which settings those are.
  */
 export function dependsOnSupport(request: ConnectRequest): boolean {
-  return Boolean(
-    request.host.dhchapKey || request.options?.dhchapCtrlKey || request.target.hostIface,
-  );
+  return supportedRequest(request, LEAST_CAPABLE).dropped.length > 0;
 }
 
 /** Parses what reading /dev/nvme-fabrics returns: `instance=-1,...,hostnqn=%s,...,tls`. */
