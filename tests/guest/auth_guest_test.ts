@@ -17,7 +17,14 @@ import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
 import { readFabricsSupport } from "../../lib/fabrics_support.ts";
 import { RealKernel } from "../../lib/kernel.ts";
 import { Libnvme } from "../../lib/libnvme.ts";
-import { controllersOf, deleteAllControllers, hostIdentity, nvme, waitFor } from "./nvme_host.ts";
+import {
+  controllersOf,
+  deleteAllControllers,
+  hostIdentity,
+  nvme,
+  sysfsAttribute,
+  waitFor,
+} from "./nvme_host.ts";
 import { identities, liveNqns, StacdProcess, waitForLiveSet } from "./stacd_process.ts";
 import { assertNoSecret, authTarget, generateKey, scratchConfig } from "./auth_target.ts";
 
@@ -77,10 +84,6 @@ function liveDevice(nqn: string): Promise<string> {
   );
 }
 
-function sysfs(device: string, attribute: string): string {
-  return Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`).trim();
-}
-
 Deno.test(
   "the kernel's authentication support is detected as built: 6.1 lists dhchap_secret but cannot, 6.12 can",
   async () => {
@@ -109,7 +112,7 @@ Deno.test({
         host: { ...host, dhchapKey: generateKey() },
         options: { dhchapCtrlKey: generateKey() },
       });
-      assert.equal(sysfs(device, "state"), "live");
+      assert.equal(sysfsAttribute(device, "state"), "live");
       assert.equal(warnings.length, 2, warnings.join("\n"));
       assert.match(warnings[0]!, /^dhchap-secret is configured but not passed: .*no NVMe auth/);
       assert.match(warnings[1]!, /^dhchap-ctrl-secret is configured but not passed/);
@@ -138,8 +141,12 @@ Deno.test({
     // The host's side of the handshake, and the target's.
     assert.match(kernelSaid, new RegExp(`${device}: qid 0: authenticated with hash hmac`));
     assert.match(kernelSaid, new RegExp(`for subsystem ${nqn} .* with DH-HMAC-CHAP`), kernelSaid);
-    assert.equal(sysfs(device, "state"), "live");
-    assert.equal(sysfs(device, "dhchap_secret"), key, "the kernel holds the key stacd passed");
+    assert.equal(sysfsAttribute(device, "state"), "live");
+    assert.equal(
+      sysfsAttribute(device, "dhchap_secret"),
+      key,
+      "the kernel holds the key stacd passed",
+    );
     assert.equal(await stacd.stop(), 0);
     assertNoSecret(stacd.log, [key], "stacd's log (tron)");
   },
@@ -160,7 +167,7 @@ Deno.test({
     await using stacd = new StacdProcess(s);
     const device = await liveDevice(nqn);
     assert.match(await kernelLogSince(before), new RegExp(`${device}: qid 0: authenticated`));
-    assert.equal(sysfs(device, "dhchap_secret"), key);
+    assert.equal(sysfsAttribute(device, "dhchap_secret"), key);
     assert.equal(await stacd.stop(), 0);
   },
 });
@@ -177,7 +184,7 @@ Deno.test({
     await Deno.writeTextFile(s.confFile, stacdConf([controllerLine(nqn, `;dhchap-secret=${key}`)]));
     await using stacd = new StacdProcess(s);
     const device = await liveDevice(nqn);
-    assert.equal(sysfs(device, "dhchap_secret"), key);
+    assert.equal(sysfsAttribute(device, "dhchap_secret"), key);
     assert.equal(await stacd.stop(), 0);
   },
 });
@@ -201,7 +208,7 @@ Deno.test({
     const kernelSaid = await kernelLogSince(before);
     assert.match(kernelSaid, new RegExp(`${device}: qid 0: controller authenticated`), kernelSaid);
     assert.match(kernelSaid, new RegExp(`${device}: qid 0: authenticated`));
-    assert.equal(sysfs(device, "dhchap_ctrl_secret"), ctrlKey);
+    assert.equal(sysfsAttribute(device, "dhchap_ctrl_secret"), ctrlKey);
     assert.equal(await stacd.stop(), 0);
   },
 });
@@ -354,15 +361,15 @@ Deno.test({
         host: { ...host, dhchapKey: key },
         options: { dhchapCtrlKey: ctrlKey },
       });
-      assert.equal(sysfs(device, "state"), "live");
-      assert.equal(sysfs(device, "dhchap_secret"), key);
+      assert.equal(sysfsAttribute(device, "state"), "live");
+      assert.equal(sysfsAttribute(device, "dhchap_secret"), key);
       // Discovery controllers are not authenticated: the keys are left out.
       const disc = await connectViaFabricsDevice({
         target: { ...target, subsysnqn: DISCOVERY_NQN },
         host: { ...host, dhchapKey: key },
         options: { dhchapCtrlKey: ctrlKey },
       });
-      assert.equal(sysfs(disc.device, "dhchap_secret"), "none");
+      assert.equal(sysfsAttribute(disc.device, "dhchap_secret"), "none");
     } finally {
       await deleteAllControllers();
     }

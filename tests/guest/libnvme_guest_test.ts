@@ -16,6 +16,7 @@ import {
   deleteAllControllers,
   hostIdentity,
   nvme,
+  sysfsAttribute,
   waitFor,
 } from "./nvme_host.ts";
 
@@ -26,8 +27,6 @@ const target = (subsysnqn: string, trsvcid = "4420") => ({
   trsvcid,
   subsysnqn,
 });
-const sysfs = (device: string, attribute: string) =>
-  Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`).trim();
 
 Deno.test("libnvme connects one controller: sysfs shows it live with our identity", async () => {
   using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
@@ -37,11 +36,11 @@ Deno.test("libnvme connects one controller: sysfs shows it live with our identit
     using ctrl = nvmeLib.controller(host, target(nqn));
     const device = await ctrl.connect();
     assert.match(device, /^nvme\d+$/);
-    assert.equal(sysfs(device, "subsysnqn"), nqn);
-    assert.equal(sysfs(device, "transport"), "tcp");
-    assert.match(sysfs(device, "address"), /^traddr=127\.0\.0\.1,trsvcid=4420/);
-    assert.equal(sysfs(device, "hostnqn"), host.hostnqn);
-    assert.equal(sysfs(device, "hostid"), host.hostid);
+    assert.equal(sysfsAttribute(device, "subsysnqn"), nqn);
+    assert.equal(sysfsAttribute(device, "transport"), "tcp");
+    assert.match(sysfsAttribute(device, "address"), /^traddr=127\.0\.0\.1,trsvcid=4420/);
+    assert.equal(sysfsAttribute(device, "hostnqn"), host.hostnqn);
+    assert.equal(sysfsAttribute(device, "hostid"), host.hostid);
     assert.equal(ctrl.state, "live");
     await ctrl.disconnect();
     await waitFor(() => controllersOf(nqn).length === 0 || undefined, `${device} deleted`);
@@ -63,10 +62,10 @@ Deno.test("the fabrics config struct reaches the kernel: kato, reconnect-delay, 
     });
     // The kernel keeps ctrl_loss_tmo as a count of reconnect_delay periods:
     // a multiple of the delay reads back unchanged.
-    assert.equal(sysfs(device, "kato"), "17");
-    assert.equal(sysfs(device, "reconnect_delay"), "3");
-    assert.equal(sysfs(device, "ctrl_loss_tmo"), "75");
-    assert.equal(sysfs(device, "queue_count"), "2", "one I/O queue plus the admin queue");
+    assert.equal(sysfsAttribute(device, "kato"), "17");
+    assert.equal(sysfsAttribute(device, "reconnect_delay"), "3");
+    assert.equal(sysfsAttribute(device, "ctrl_loss_tmo"), "75");
+    assert.equal(sysfsAttribute(device, "queue_count"), "2", "one I/O queue plus the admin queue");
   } finally {
     await deleteAllControllers();
   }
@@ -156,9 +155,9 @@ Deno.test("the /dev/nvme-fabrics path connects with the same options as libnvme"
       host,
       options: { kato: 21, reconnectDelay: 2, ctrlLossTmo: 30 },
     });
-    assert.equal(sysfs(device, "subsysnqn"), t.nqns[0]);
-    assert.equal(sysfs(device, "kato"), "21");
-    assert.equal(sysfs(device, "ctrl_loss_tmo"), "30");
+    assert.equal(sysfsAttribute(device, "subsysnqn"), t.nqns[0]);
+    assert.equal(sysfsAttribute(device, "kato"), "21");
+    assert.equal(sysfsAttribute(device, "ctrl_loss_tmo"), "30");
   } finally {
     await deleteAllControllers();
   }

@@ -30,6 +30,11 @@ export function hostIdentity(): { hostnqn: string; hostid: string } {
   };
 }
 
+/** One attribute of controller `device` (e.g. "cntlid"), trimmed; throws if the device is gone. */
+export function sysfsAttribute(device: string, attribute: string): string {
+  return Deno.readTextFileSync(`${SYS_NVME}/${device}/${attribute}`).trim();
+}
+
 /** Every NVMe controller the kernel has, in name order. */
 export function controllers(): Controller[] {
   let names: string[];
@@ -39,7 +44,7 @@ export function controllers(): Controller[] {
     return [];
   }
   return names.sort().flatMap((name) => {
-    const attr = (a: string) => Deno.readTextFileSync(`${SYS_NVME}/${name}/${a}`).trim();
+    const attr = (a: string) => sysfsAttribute(name, a);
     try {
       return [{
         name,

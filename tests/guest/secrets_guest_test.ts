@@ -30,7 +30,7 @@ import {
   type Secret,
   secretsIn,
 } from "./auth_target.ts";
-import { controllers, hostIdentity } from "./nvme_host.ts";
+import { controllers, hostIdentity, sysfsAttribute } from "./nvme_host.ts";
 import { StacdProcess, waitForLiveSet } from "./stacd_process.ts";
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, "");
@@ -230,7 +230,7 @@ Deno.test({
     // Only live ones: the refused controller comes and goes as its connects are retried.
     for (const c of controllers().filter((c) => c.state === "live")) {
       for (const attribute of ["dhchap_secret", "dhchap_ctrl_secret"]) {
-        const value = Deno.readTextFileSync(`/sys/class/nvme/${c.name}/${attribute}`).trim();
+        const value = sysfsAttribute(c.name, attribute);
         held.set(`${c.subsysnqn} ${attribute}`, value);
         if (value !== "none") secrets.push({ label: `${c.name}/${attribute}`, value });
       }

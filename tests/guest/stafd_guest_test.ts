@@ -13,14 +13,14 @@ import { STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { memoryLogger, nvmeNqns, PagesRecorder } from "../dbus/stafd_events.ts";
 import { DISCOVERY_LOG_CHANGED_AEN, discoverySource } from "../dbus/stafd_sources.ts";
 import { StafdStandin } from "../stafd_standin.ts";
-import { controllers, deleteAllControllers, hostIdentity } from "./nvme_host.ts";
+import { controllers, deleteAllControllers, hostIdentity, sysfsAttribute } from "./nvme_host.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
 const DC = "transport=tcp;traddr=127.0.0.1;trsvcid=4420";
 /** Generous: everything is slow under TCG. */
 const WAIT_MS = 60_000;
 
-const kato = (device: string) => Deno.readTextFileSync(`/sys/class/nvme/${device}/kato`).trim();
+const kato = (device: string) => sysfsAttribute(device, "kato");
 
 async function following(persistent: boolean) {
   const bus = await startPrivateBus({ policies: [STAF_TEST_POLICY] });

@@ -14,7 +14,13 @@ import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 import { AS_NOBODY, type Ran } from "../dbus/stac_fixture.ts";
 import { LoggedProcess } from "./logged_process.ts";
-import { controllers, deleteAllControllers, hostIdentity, waitFor } from "./nvme_host.ts";
+import {
+  controllers,
+  deleteAllControllers,
+  hostIdentity,
+  sysfsAttribute,
+  waitFor,
+} from "./nvme_host.ts";
 import { stacdConf, StacdProcess, TEST_TIMER_SCALE } from "./stacd_process.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 
@@ -101,9 +107,6 @@ async function pythonValue(printed: string): Promise<unknown> {
   assert.equal(r.code, 0, `not a Python literal:\n${printed}\n${r.stderr}`);
   return JSON.parse(r.stdout);
 }
-
-const sysfs = (device: string, attribute: string) =>
-  Deno.readTextFileSync(`/sys/class/nvme/${device}/${attribute}`).trim();
 
 /** The live I/O controllers (stafd's discovery controller left out): NQN -> device. */
 function liveIo(): Map<string, string> {
@@ -213,8 +216,8 @@ Deno.test({
       assert.equal(c.device, live.get(c.subsysnqn!));
       assert.equal(c.connected, "True");
       assert.equal(c.cntrltype, "io");
-      assert.equal(c.dctype, sysfs(c.device!, "dctype"), "as the kernel prints it (none)");
-      assert.equal(c.serial, sysfs(c.device!, "serial"));
+      assert.equal(c.dctype, sysfsAttribute(c.device!, "dctype"), "as the kernel prints it (none)");
+      assert.equal(c.serial, sysfsAttribute(c.device!, "serial"));
       assert.equal(c.model, "Linux");
       assert.equal(c.hostnqn, hostnqn);
       assert.equal(c.hostid, hostid);
