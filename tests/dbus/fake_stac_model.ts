@@ -88,7 +88,7 @@ export function fakeStacModel(
         hostid: HOST_ID,
         hostkey: options.leaky ? SECRET : null,
         symname: null,
-        "last known config file": "/run/stacd/last-known-config.json",
+        "last known config file": "/run/stacd/last-known-config",
         "config soak timer": "1.5s [off]",
         "kernel support.TP8013": "True",
         "kernel support.host_iface": "True",
