@@ -80,17 +80,22 @@ export function isCompleteTid(tid: TransportId): boolean {
  */
 export function parseIpAddress(text: string): { family: 4 | 6; address: string } | undefined {
   // Every pass compares the same few addresses many times over (each
-  // controller against each kernel connection): parse each text once.
+  // controller against each kernel connection): parse each text once. Only
+  // addresses are kept: junk (a D-Bus caller's controller_info arguments)
+  // would otherwise pin whatever it sends, up to the limit.
   const cached = ipCache.get(text);
-  if (cached !== undefined || ipCache.has(text)) return cached;
+  if (cached !== undefined) return cached;
   const parsed = parseIpAddressUncached(text);
+  if (parsed === undefined || text.length > MAX_CACHED_TEXT) return parsed;
   if (ipCache.size >= IP_CACHE_LIMIT) ipCache.clear();
   ipCache.set(text, parsed);
   return parsed;
 }
 
 const IP_CACHE_LIMIT = 65_536;
-const ipCache = new Map<string, { family: 4 | 6; address: string } | undefined>();
+/** The longest address text: IPv6 (45) with a zone that is an interface name (1 + 15). */
+const MAX_CACHED_TEXT = 64;
+const ipCache = new Map<string, { family: 4 | 6; address: string }>();
 
 function parseIpAddressUncached(text: string): { family: 4 | 6; address: string } | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {

@@ -289,3 +289,39 @@ Deno.test("kernelControllerFromAttributes() reads sysfs texts and blanks (efault
   assert.equal(k.serial, "");
   assert.ok(isIoController(k));
 });
+
+/**
+ * The heap that `count` distinct texts from `make` leave behind once parsed
+ * (MiB, after a full GC), measured in a child with --expose-gc, on a fresh
+ * copy of the module (an empty cache).
+ */
+async function heapKeptByParsing(make: string, count: number): Promise<number> {
+  const root = new URL("../../", import.meta.url);
+  const code = `
+    const { parseIpAddress } = await import("${root}lib/transport_id.ts");
+    const heap = () => { gc(); gc(); return Deno.memoryUsage().heapUsed; };
+    const make = ${make};
+    const before = heap();
+    for (let i = 0; i < ${count}; i++) parseIpAddress(make(i));
+    console.log((heap() - before) / 2 ** 20);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", `--config=${root.pathname}deno.json`, "--v8-flags=--expose-gc", code],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  return Number(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("parseIpAddress() keeps no memory for junk or long texts (4 KiB controller_info args)", async () => {
+  const pad = `"${"a".repeat(4096)}"`;
+  // Before the fix: 4,000 4 KiB texts kept ~16 MiB each way, 60,000 short junk ~6 MiB.
+  const kept = {
+    longJunk: await heapKeptByParsing(`(i) => ${pad} + i`, 4_000),
+    longValid: await heapKeptByParsing(`(i) => "fe80::1%" + ${pad} + i.toString(36)`, 4_000),
+    shortJunk: await heapKeptByParsing("(i) => `not-an-address-${i}-${'z'.repeat(40)}`", 60_000),
+  };
+  assert.ok(Object.values(kept).every((mib) => mib < 1), JSON.stringify(kept));
+  // Addresses are still parsed right after all that.
+  assert.deepEqual(parseIpAddress("fe80::1%eth0"), { family: 6, address: "fe80::1%eth0" });
+});
