@@ -77,14 +77,16 @@ export class BusSocket {
   #ended = false;
   #endReason = "";
   #endWith!: (reason: string) => void;
-  /** Encoded messages not yet written; held back until authenticated. */
-  readonly #outbox: Uint8Array[] = [];
+  /** Encoded messages not yet written (held back until authenticated), each with its `written`. */
+  readonly #outbox: Queued[] = [];
+  #queuedBytes = 0;
   #writing: Promise<void> | undefined;
   #authenticated = false;
   /** Calls awaiting their reply, by serial. */
   readonly #replies = new Map<number, PendingCall>();
   readonly #signalListeners = new Set<(msg: Message) => void>();
   #callHandler: ((msg: Message) => void) | undefined;
+  #dropOneWay: ((member: string | undefined) => boolean) | undefined;
 
   private constructor(address: string, options: BusSocketOptions) {
     this.#opts = options;
@@ -116,16 +118,29 @@ export class BusSocket {
     return this.#serial++;
   }
 
-  /** Sends a message that gets no reply: a signal, a reply, a one-way call. */
-  send(msg: Message): void {
-    if (msg.serial === null || msg.serial === undefined) msg.serial = this.newSerial();
-    this.sendEncoded(encodeMessage(msg));
+  /**
+   * Bytes queued and not yet handed to the socket: what grows when the bus
+   * reads us slower than we send (see {@linkcode sendEncoded}'s `written`).
+   */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
-  /** Sends bytes that are already a whole encoded message, in order with {@linkcode send}. */
-  sendEncoded(bytes: Uint8Array): void {
+  /** Sends a message that gets no reply: a signal, a reply, a one-way call. */
+  send(msg: Message, written?: () => void): void {
+    if (msg.serial === null || msg.serial === undefined) msg.serial = this.newSerial();
+    this.sendEncoded(encodeMessage(msg), written);
+  }
+
+  /**
+   * Sends bytes that are already a whole encoded message, in order with
+   * {@linkcode send}. `written` is called once they have left the queue:
+   * handed to the socket, or dropped because the connection ended.
+   */
+  sendEncoded(bytes: Uint8Array, written?: () => void): void {
     if (this.#ended) throw new Error("Cannot send message, the bus connection is closed");
-    this.#outbox.push(bytes);
+    this.#outbox.push({ bytes, written });
+    this.#queuedBytes += bytes.length;
     if (this.#authenticated) this.#flush();
   }
 
@@ -158,9 +173,15 @@ export class BusSocket {
   /**
    * Hands every method call that reaches this connection to `handler`,
    * which owes each one its reply. Without a handler, calls are refused.
+   * A call that wants no reply and whose member `dropOneWay` names is
+   * dropped unread: a flood of them costs a header peek each, not a decode.
    */
-  serveCalls(handler: (msg: Message) => void): void {
+  serveCalls(
+    handler: (msg: Message) => void,
+    options: { dropOneWay?: (member: string | undefined) => boolean } = {},
+  ): void {
     this.#callHandler = handler;
+    this.#dropOneWay = options.dropOneWay;
   }
 
   /** Closes after writing what is queued (at most `graceMs`); resolves once closed. */
@@ -201,15 +222,18 @@ export class BusSocket {
 
   #flush(): void {
     this.#writing ??= (async () => {
+      let writing: Queued[] = [];
       try {
         while (this.#outbox.length && !this.#ended) {
-          const batch = this.#outbox.length === 1 ? this.#outbox[0]! : concat(...this.#outbox);
-          this.#outbox.length = 0;
-          await writeAll(this.#conn!, batch);
+          writing = this.#outbox.splice(0);
+          const bytes = writing.map((q) => q.bytes);
+          await writeAll(this.#conn!, bytes.length === 1 ? bytes[0]! : concat(...bytes));
+          this.#written(writing.splice(0));
         }
       } catch (error) {
         this.#end(`cannot write to the bus: ${(error as Error).message}`);
       } finally {
+        this.#written(writing);
         this.#writing = undefined;
       }
     })();
@@ -259,6 +283,10 @@ export class BusSocket {
   }
 
   #dispatch(bytes: Uint8Array): void {
+    if (
+      this.#dropOneWay && bytes[1] === MESSAGE_TYPE.methodCall && bytes[2]! & NO_REPLY_EXPECTED &&
+      this.#dropOneWay(peekMember(bytes))
+    ) return;
     let msg: Message;
     try {
       msg = decodeMessage(bytes);
@@ -293,6 +321,14 @@ export class BusSocket {
     }
   }
 
+  /** Settles the accounting of messages that left the queue. */
+  #written(queued: Queued[]): void {
+    for (const { bytes, written } of queued) {
+      this.#queuedBytes -= bytes.length;
+      if (written) this.#guard(written);
+    }
+  }
+
   #guard(action: () => void): void {
     try {
       action();
@@ -305,7 +341,7 @@ export class BusSocket {
     if (this.#ended) return;
     this.#ended = true;
     this.#endReason = reason;
-    this.#outbox.length = 0;
+    this.#written(this.#outbox.splice(0));
     try {
       this.#conn?.close();
     } catch {
@@ -348,6 +384,11 @@ export async function authenticate(conn: Deno.Conn): Promise<Uint8Array> {
   }
 }
 
+interface Queued {
+  bytes: Uint8Array;
+  written?: () => void;
+}
+
 interface PendingCall {
   resolve(reply: Message): void;
   reject(error: Error): void;
@@ -384,6 +425,47 @@ export function messageSize(bytes: Uint8Array): number | undefined {
   const fields = view.getUint32(12, little);
   const size = FIXED_HEADER + Math.ceil(fields / 8) * 8 + body;
   return size > MAX_MESSAGE ? undefined : size;
+}
+
+const MEMBER_FIELD = 3;
+
+/**
+ * The member named in the header of the whole message `bytes`, read without
+ * decoding it; undefined if there is none or the header holds a field of a
+ * type no standard field has (the caller then decodes as usual).
+ */
+export function peekMember(bytes: Uint8Array): string | undefined {
+  try {
+    return memberOf(bytes);
+  } catch {
+    return undefined; // a length running past the end: for the decoder to refuse
+  }
+}
+
+function memberOf(bytes: Uint8Array): string | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const little = bytes[0] === 0x6c;
+  const end = FIXED_HEADER + view.getUint32(12, little);
+  if (end > bytes.length) return undefined;
+  const align = (at: number, n: number) => Math.ceil(at / n) * n;
+  // Each field: struct (8-aligned) of a code byte and a variant: signature, then value.
+  for (let at = FIXED_HEADER; at < end; at = align(at, 8)) {
+    const code = bytes[at]!;
+    if (bytes[at + 1] !== 1) return undefined; // a one-letter signature, as standard fields have
+    const type = String.fromCharCode(bytes[at + 2]!);
+    at += 4;
+    if (type === "s" || type === "o") {
+      at = align(at, 4);
+      const length = view.getUint32(at, little);
+      if (code === MEMBER_FIELD) {
+        return new TextDecoder().decode(bytes.subarray(at + 4, at + 4 + length));
+      }
+      at += 4 + length + 1;
+    } else if (type === "g") at += bytes[at]! + 2;
+    else if (type === "u") at = align(at, 4) + 4;
+    else return undefined;
+  }
+  return undefined;
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {

@@ -134,24 +134,33 @@ function writeDictArray(w: Writer, value: unknown): void {
 }
 
 /**
- * The bytes of a METHOD_RETURN to `call` with serial `serial` and a body of
- * one value of `signature` (one of {@linkcode FAST_SIGNATURES}), identical
- * to what dbus-next sends for `Message.newMethodReturn(call, signature,
- * [value])`. Throws a TypeError for a value that does not fit the signature
- * or a string with a NUL (as dbus-next does).
+ * The body of a method return of one value of `signature` (one of
+ * {@linkcode FAST_SIGNATURES}). A body starts 8-aligned in every message,
+ * so the same bytes serve any number of replies (see {@linkcode methodReturnWithBody}).
+ * Throws a TypeError for a value that does not fit the signature or a
+ * string with a NUL (as dbus-next does).
  */
-export function encodeMethodReturn(
+export function encodeBody(signature: string, value: unknown): Uint8Array {
+  const w = new Writer();
+  if (signature === "s") w.string(value as string);
+  else if (signature === "aa{ss}") writeDictArray(w, value);
+  else throw new TypeError(`encodeBody cannot encode signature ${signature}`);
+  return w.done();
+}
+
+/** The bytes of a METHOD_RETURN to `call` with serial `serial` carrying `body` (from encodeBody). */
+export function methodReturnWithBody(
   call: Pick<Message, "serial" | "sender">,
   serial: number,
   signature: string,
-  value: unknown,
+  body: Uint8Array,
 ): Uint8Array {
   const w = new Writer();
   w.u8(LITTLE_ENDIAN);
   w.u8(METHOD_RETURN);
   w.u8(0); // flags
   w.u8(PROTOCOL_VERSION);
-  const bodyLength = w.placeholder();
+  w.u32(body.length);
   w.u32(serial);
   const fieldsLength = w.placeholder();
   const fieldsStart = w.length; // 16: already 8-aligned for the first struct
@@ -161,10 +170,23 @@ export function encodeMethodReturn(
   w.field(FIELD_SIGNATURE, "g", () => w.signature(signature));
   w.fill(fieldsLength, w.length - fieldsStart);
   w.pad(8);
-  const bodyStart = w.length;
-  if (signature === "s") w.string(value as string);
-  else if (signature === "aa{ss}") writeDictArray(w, value);
-  else throw new TypeError(`encodeMethodReturn cannot encode signature ${signature}`);
-  w.fill(bodyLength, w.length - bodyStart);
+  w.reserve(body.length);
+  w.bytes.set(body, w.length);
+  w.length += body.length;
   return w.done();
+}
+
+/**
+ * The bytes of a METHOD_RETURN to `call` with serial `serial` and a body of
+ * one value of `signature` (one of {@linkcode FAST_SIGNATURES}), identical
+ * to what dbus-next sends for `Message.newMethodReturn(call, signature,
+ * [value])`. Throws as {@linkcode encodeBody} does.
+ */
+export function encodeMethodReturn(
+  call: Pick<Message, "serial" | "sender">,
+  serial: number,
+  signature: string,
+  value: unknown,
+): Uint8Array {
+  return methodReturnWithBody(call, serial, signature, encodeBody(signature, value));
 }

@@ -9,8 +9,10 @@
  */
 import type { Logger } from "../logger.ts";
 import type { BusSocket } from "./bus_socket.ts";
-import { Message, newErrorReply, NO_REPLY_EXPECTED, Variant } from "./message.ts";
-import { encodeMethodReturn, FAST_SIGNATURES } from "./fast_reply.ts";
+import { encodeMessage, Message, newErrorReply, NO_REPLY_EXPECTED, Variant } from "./message.ts";
+import { encodeBody, FAST_SIGNATURES, methodReturnWithBody } from "./fast_reply.ts";
+import { type Admitted, LIMITS_EXCEEDED, MAX_OUTBOX_BYTES, SenderBudget } from "./sender_budget.ts";
+import { TurnCache } from "./turn_cache.ts";
 import {
   INTROSPECTABLE_INTERFACE,
   introspectionXml,
@@ -37,6 +39,7 @@ export const ERROR = {
   unknownProperty: "org.freedesktop.DBus.Error.UnknownProperty",
   readOnly: "org.freedesktop.DBus.Error.PropertyReadOnly",
   accessDenied: "org.freedesktop.DBus.Error.AccessDenied",
+  limitsExceeded: LIMITS_EXCEEDED,
 } as const;
 
 /** Who called: the sender's unique bus name. */
@@ -62,9 +65,20 @@ function shown(text: unknown): string {
 }
 
 /**
+ * Whether a call of `member` only reads: all of ours but a property Set.
+ * Such a call that wants no reply is not worth running (BusSocket's `dropOneWay`).
+ */
+export function onlyReads(member: string | undefined): boolean {
+  return member !== undefined && member !== "Set";
+}
+
+/**
  * A handler for `bus.serveCalls`: answers every method call that reaches
  * this connection (ours, its ancestors for tree walks, Peer anywhere,
- * errors for the rest).
+ * errors for the rest). A read nobody wants the reply to is not run at all;
+ * a caller past its {@linkcode SenderBudget} gets LimitsExceeded, as does
+ * everyone while our outbox is over MAX_OUTBOX_BYTES (the bus is not
+ * reading us); equal reads in one dispatch run share one reply body.
  */
 export function objectDispatcher(
   bus: BusSocket,
@@ -74,46 +88,78 @@ export function objectDispatcher(
   const xml = introspectionXml(object.spec);
   const parts = object.path.split("/").filter(Boolean);
 
-  const send = (msg: Message, reply: () => Message | Uint8Array) => {
-    if (msg.flags & NO_REPLY_EXPECTED) return;
+  const budget = new SenderBudget();
+  const bodies = new TurnCache<Uint8Array>();
+
+  /** Queues the reply, counted against the caller until written (`admitted` absent: not counted). */
+  const send = (msg: Message, reply: () => Message | Uint8Array, admitted?: Admitted) => {
+    if (msg.flags & NO_REPLY_EXPECTED) return admitted?.done();
+    const queue = (made: Message | Uint8Array) => {
+      if (!(made instanceof Uint8Array)) made.serial ??= bus.newSerial();
+      const bytes = made instanceof Uint8Array ? made : encodeMessage(made);
+      bus.sendEncoded(bytes, admitted?.queued(bytes.length));
+    };
     try {
-      const encoded = reply();
-      if (encoded instanceof Uint8Array) bus.sendEncoded(encoded);
-      else bus.send(encoded);
-    } catch (error) {
-      // An unencodable reply (a handler returned the wrong shape): say so rather than go silent.
-      log.error(`D-Bus: cannot send the reply to ${msg.member}: ${(error as Error).message}`);
       try {
-        bus.send(newErrorReply(msg, ERROR.failed, "stacd could not encode its reply"));
-      } catch {
-        // The connection is gone; its loss is reported elsewhere.
+        queue(reply());
+      } catch (error) {
+        if (bus.ended) throw error;
+        // An unencodable reply (a handler returned the wrong shape): say so rather than go silent.
+        log.error(`D-Bus: cannot send the reply to ${msg.member}: ${(error as Error).message}`);
+        queue(newErrorReply(msg, ERROR.failed, "stacd could not encode its reply"));
       }
+    } catch {
+      // The connection is gone; its loss is reported elsewhere.
+      admitted?.done();
     }
   };
   // The bulky replies (list_controllers' aa{ss}, the JSON and XML strings) skip
-  // dbus-next's slow marshaller; fast_reply.ts writes the same bytes.
-  const methodReturn = (msg: Message, signature: string, value: unknown) =>
-    FAST_SIGNATURES.has(signature)
-      ? encodeMethodReturn(msg, bus.newSerial(), signature, value)
-      : Message.newMethodReturn(msg, signature, signature ? [value] : []);
-  const fail = (msg: Message, name: string, text: string) =>
-    send(msg, () => newErrorReply(msg, name, text));
-  const answer = (msg: Message, signature: string, result: () => Result) => {
+  // dbus-next's slow marshaller; fast_reply.ts writes the same bytes. A read's
+  // body is kept for equal reads later in the same dispatch run (`key`).
+  const methodReturn = (msg: Message, signature: string, value: unknown, key?: string) => {
+    if (!FAST_SIGNATURES.has(signature)) {
+      return Message.newMethodReturn(msg, signature, signature ? [value] : []);
+    }
+    const body = encodeBody(signature, value);
+    if (key !== undefined) bodies.set(key, body);
+    return methodReturnWithBody(msg, bus.newSerial(), signature, body);
+  };
+  const fail = (msg: Message, name: string, text: string, admitted?: Admitted) =>
+    send(msg, () => newErrorReply(msg, name, text), admitted);
+  const answer = (
+    msg: Message,
+    [signature, result]: [string, () => Result],
+    admitted: Admitted,
+  ) => {
     const failWith = (error: unknown) => {
-      if (error instanceof DBusMethodError) return fail(msg, error.errorName, error.message);
+      if (error instanceof DBusMethodError) {
+        return fail(msg, error.errorName, error.message, admitted);
+      }
       log.error(
         `D-Bus: ${msg.interface}.${msg.member} failed: ${(error as Error)?.stack ?? error}`,
       );
-      fail(msg, ERROR.failed, `${msg.member} failed inside stacd (details in its log)`);
+      fail(msg, ERROR.failed, `${msg.member} failed inside stacd (details in its log)`, admitted);
     };
-    try {
-      Promise.resolve(result()).then(
-        (value) => send(msg, () => methodReturn(msg, signature, value)),
-        failWith,
+    const key = onlyReads(msg.member) ? readKey(msg) : undefined;
+    const cached = key === undefined ? undefined : bodies.get(key);
+    if (cached) {
+      return send(
+        msg,
+        () => methodReturnWithBody(msg, bus.newSerial(), signature, cached),
+        admitted,
       );
-    } catch (error) {
-      failWith(error);
     }
+    let value: unknown;
+    try {
+      value = result();
+    } catch (error) {
+      return failWith(error);
+    }
+    // Only a value computed now describes the state of this dispatch run.
+    if (!(value instanceof Promise)) {
+      return send(msg, () => methodReturn(msg, signature, value, key), admitted);
+    }
+    value.then((v) => send(msg, () => methodReturn(msg, signature, v), admitted), failWith);
   };
 
   const properties = (msg: Message) => {
@@ -207,21 +253,34 @@ export function objectDispatcher(
   };
 
   return (msg: Message) => {
+    // A read whose reply nobody waits for changes nothing and is not worth a cycle.
+    if (msg.flags & NO_REPLY_EXPECTED && onlyReads(msg.member)) return;
+    const admitted = bus.queuedBytes >= MAX_OUTBOX_BYTES
+      ? `${bus.queuedBytes} bytes of replies are not yet taken by the bus`
+      : budget.admit(msg.sender);
+    // Not logged: a flood of refusals would flood the log too.
+    if (typeof admitted === "string") {
+      return fail(msg, ERROR.limitsExceeded, `stacd is busy (${admitted}); try again later`);
+    }
     try {
-      const [signature, result] = route(msg);
-      answer(msg, signature, result);
+      answer(msg, route(msg), admitted);
     } catch (error) {
       if (error instanceof DBusMethodError) {
         log.debug(`D-Bus: refused ${shown(msg.member)} from ${msg.sender}: ${error.message}`);
-        fail(msg, error.errorName, error.message);
+        fail(msg, error.errorName, error.message, admitted);
       } else {
         log.error(
           `D-Bus: dispatching ${shown(msg.member)} failed: ${(error as Error)?.stack ?? error}`,
         );
-        fail(msg, ERROR.failed, "stacd could not handle this call (details in its log)");
+        fail(msg, ERROR.failed, "stacd could not handle this call (details in its log)", admitted);
       }
     }
   };
+}
+
+/** What makes two reads equal: where, what and with which arguments (strings and booleans). */
+function readKey(msg: Message): string {
+  return JSON.stringify([msg.path, msg.interface ?? "", msg.member, msg.signature ?? "", msg.body]);
 }
 
 function machineId(): string {

@@ -30,6 +30,7 @@ import {
   ERROR,
   objectDispatcher,
   type ObjectHandlers,
+  onlyReads,
 } from "./object_dispatch.ts";
 import { stringValues, withoutSecrets } from "./secrets_filter.ts";
 import { PROPERTIES_INTERFACE } from "./introspection.ts";
@@ -103,6 +104,7 @@ export async function startStacService(
       { path: STAC_OBJECT_PATH, spec: STAC_OBJECT_SPEC, handlers },
       log,
     ),
+    { dropOneWay: onlyReads },
   );
   try {
     const reply = await connection.call({

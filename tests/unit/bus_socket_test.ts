@@ -261,3 +261,26 @@ Deno.test("signals reach their listeners; method calls without a handler are ref
   await bus.done;
   await socket.close();
 });
+
+Deno.test("peekMember() reads the member from the header in either byte order, or says it cannot", async () => {
+  const { peekMember } = await import("../../lib/dbus/bus_socket.ts");
+  const call = new Message({
+    destination: "org.nvmexpress.stac",
+    path: "/org/nvmexpress/stac",
+    interface: "org.nvmexpress.stac",
+    member: "list_controllers",
+    signature: "b",
+    body: [true],
+  });
+  call.serial = 7;
+  const bytes = encodeMessage(call);
+  assert.equal(peekMember(bytes), "list_controllers");
+  const noMember = Message.newMethodReturn(call, "s", ["a reply has no member"]);
+  noMember.serial = 8;
+  assert.equal(peekMember(encodeMessage(noMember)), undefined);
+  // Cut short, or a field length running past the end: no answer, no throw.
+  assert.equal(peekMember(bytes.subarray(0, 40)), undefined);
+  const broken = bytes.slice();
+  new DataView(broken.buffer).setUint32(20, 0xffff_fff0, true); // the path's length
+  assert.equal(peekMember(broken), undefined);
+});
