@@ -17,12 +17,12 @@
 export const MAX_CALLS_IN_FLIGHT = 64;
 
 /**
- * Reply bytes per caller waiting in our outbox: about three
- * list_controllers(true) replies with 1,000 controllers (~0.7 MiB each).
- * Past it, replies to that caller are not taken off the socket as fast as
- * it asks for them.
+ * Reply bytes per caller waiting in our outbox: one list_controllers(true)
+ * reply with 1,000 controllers (~0.7 MiB) and change. Every caller's reply
+ * waits behind what is queued before it on our one socket, so this is
+ * also what one caller can make the others wait for.
  */
-export const MAX_QUEUED_BYTES = 2 * 1024 * 1024;
+export const MAX_QUEUED_BYTES = 1024 * 1024;
 
 /**
  * Reply bytes in our outbox from all callers together: beyond it the bus is
