@@ -97,7 +97,15 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
   let reloadAsked = false;
   Deno.addSignalListener("SIGTERM", stopped.resolve);
   Deno.addSignalListener("SIGINT", stopped.resolve);
-  Deno.addSignalListener("SIGHUP", () => app ? app.reload() : reloadAsked = true);
+  Deno.addSignalListener("SIGHUP", () => {
+    // Daemon.reload() keeps the running configuration on errors; this is the
+    // last guard: an exception in a signal listener would end stacd.
+    try {
+      app ? app.reload() : reloadAsked = true;
+    } catch (error) {
+      log.error(`Reload failed: ${(error as Error).message}`);
+    }
+  });
   try {
     const kernel = new RealKernel(nvme, { warn: (message) => log.warning(message) });
     if (kernel.connectPath === "fabrics-device") {

@@ -11,6 +11,7 @@ import {
   loadConfiguration,
   logDiagnostics,
 } from "./configuration.ts";
+import { DEFAULT_SYS_CONF, HostNqnError } from "./config/sys_conf.ts";
 import type { Kernel, RetryPolicy } from "./controller.ts";
 import type { DiscoveredPage } from "./desired.ts";
 import type { LastKnownStore } from "./last_known.ts";
@@ -127,19 +128,34 @@ export class Daemon {
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }
 
-  /** SIGHUP: re-read both files in place; connections are left alone. */
+  /**
+   * SIGHUP: re-read both files in place; connections are left alone. A
+   * reload that fails (no usable host NQN, a file that cannot be read, any
+   * error) keeps the running configuration: exiting would make systemd
+   * restart stacd into the same failure. systemd hears READY=1 either way.
+   */
   reload(): void {
     if (this.#stopping) return;
     const { log, notifier, timers } = this.#deps;
     notifier.notify("RELOADING=1");
-    this.#cliTron = false;
-    this.#configuration = this.#load();
-    log.tron = this.#configuration.config.tron;
-    logDiagnostics(log, this.#configuration.diagnostics);
-    log.info(`Configuration reloaded from ${this.#files.confFile}`);
-    this.#updateInputs(true);
-    this.reconciler.requestPass(timers.configSoakMs);
-    notifier.notify("READY=1");
+    try {
+      this.#configuration = this.#load();
+      this.#cliTron = false;
+      log.tron = this.#configuration.config.tron;
+      logDiagnostics(log, this.#configuration.diagnostics);
+      log.info(`Configuration reloaded from ${this.#files.confFile}`);
+      this.#updateInputs(true);
+      this.reconciler.requestPass(timers.configSoakMs);
+    } catch (error) {
+      if (error instanceof HostNqnError) logDiagnostics(log, error.diagnostics);
+      const files = `${this.#files.confFile}, ${this.#files.sysConfFile ?? DEFAULT_SYS_CONF}`;
+      log.error(
+        `Reload failed (${files}): ${(error as Error).message}; ` +
+          "the running configuration is kept",
+      );
+    } finally {
+      notifier.notify("READY=1");
+    }
   }
 
   /**

@@ -7,10 +7,12 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../lib/clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
+import { HostNqnError } from "../../lib/config/sys_conf.ts";
 import { Daemon, TIMERS, type UdevEventSource } from "../../lib/daemon.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
 import type { UdevEvent } from "../../lib/udev_event.ts";
 import {
+  controllerLine,
   FakeKernel,
   logEntry,
   MemoryStore,
@@ -27,6 +29,7 @@ function setup(initial: StacdConfig = stacdConfig(""), deps: { udev?: UdevEventS
   const log = createLogger(sink);
   const notified: string[] = [];
   let config = initial;
+  let loadError: Error | undefined;
   const daemon = new Daemon({ confFile: "/nonexistent/stacd.conf" }, {
     log,
     clock,
@@ -34,7 +37,10 @@ function setup(initial: StacdConfig = stacdConfig(""), deps: { udev?: UdevEventS
     store: new MemoryStore(),
     notifier: { notify: (...states) => void notified.push(states.join(" ")) },
     timers: { ...TIMERS },
-    load: () => ({ config, sys: sysConfig(), diagnostics: [] }),
+    load: () => {
+      if (loadError) throw loadError;
+      return { config, sys: sysConfig(), diagnostics: [] };
+    },
     ...deps,
   });
   const advance = async (ms: number) => {
@@ -49,6 +55,7 @@ function setup(initial: StacdConfig = stacdConfig(""), deps: { udev?: UdevEventS
     advance,
     sink,
     setConfig: (c: StacdConfig) => config = c,
+    failLoad: (error: Error) => loadError = error,
   };
 }
 
@@ -122,6 +129,36 @@ Deno.test("a reload tells systemd RELOADING then READY, and tron follows the fil
   await daemon.stop();
   assert.equal(notified.at(-1), "STOPPING=1");
 });
+
+for (
+  const [what, error] of [
+    ["a bad host NQN", new HostNqnError('host NQN "iqn.x" from /srv/sys.conf is not "nqn."', [])],
+    ["any error", new Error("boom")],
+  ] as const
+) {
+  Deno.test(`a reload that fails with ${what} keeps the running configuration`, async () => {
+    const { daemon, kernel, notified, log, sink, advance, setConfig, failLoad } = setup(
+      stacdConfig(`[Global]\ntron = true\n[Controllers]\n${controllerLine("192.168.1.20")}`),
+    );
+    await daemon.start({ watchConfig: false });
+    await advance(0);
+    assert.equal(kernel.devices.length, 1);
+    const before = daemon.configuration;
+    setConfig(stacdConfig(""));
+    failLoad(error);
+    daemon.reload();
+    assert.deepEqual(notified.slice(1), ["RELOADING=1", "READY=1"], "systemd does not hang");
+    assert.equal(daemon.configuration, before);
+    assert.equal(log.tron, true);
+    const errors = sink.lines.filter((l) => l.priority === 3).map((l) => l.line);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0] ?? "", /Reload failed \(\/nonexistent\/stacd\.conf, .*sys\.conf\)/);
+    assert.match(errors[0] ?? "", new RegExp(`${error.message.slice(0, 8)}.*is kept`));
+    await advance(60_000);
+    assert.deepEqual(kernel.disconnects, []);
+    await daemon.stop();
+  });
+}
 
 Deno.test("--tron holds until the first reload, then the file decides", async () => {
   const clock = new FakeClock();
