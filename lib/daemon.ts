@@ -12,6 +12,7 @@ import {
   logDiagnostics,
 } from "./configuration.ts";
 import { DEFAULT_SYS_CONF, HostNqnError } from "./config/sys_conf.ts";
+import { CONFIG_FILE_MAX_BYTES, denoTextFileReader, readFailure } from "./config/text_file.ts";
 import type { Kernel, RetryPolicy } from "./controller.ts";
 import type { DiscoveredPage } from "./desired.ts";
 import type { LastKnownStore } from "./last_known.ts";
@@ -313,11 +314,15 @@ export class Daemon {
   }
 
   #configText(): string {
+    // The bounded reader: a FIFO or /dev/zero named as a config file must not
+    // stall the daemon here either.
     const read = (path: string | undefined) => {
       try {
-        return path === undefined ? "" : Deno.readTextFileSync(path);
-      } catch {
-        return "<absent>";
+        return path === undefined
+          ? ""
+          : denoTextFileReader.readTextFile(path, CONFIG_FILE_MAX_BYTES) ?? "<absent>";
+      } catch (error) {
+        return `<${readFailure(error)}>`;
       }
     };
     return read(this.#files.confFile) + "\0" + read(this.#files.sysConfFile);

@@ -15,7 +15,7 @@ import {
 import { type ConfigDiagnostic, quoteValue, safeName, scrubSecrets } from "./diagnostics.ts";
 import { type IniValue, parseIni } from "./ini.ts";
 import { type Note, SCALAR_OPTIONS, type ScalarOption } from "./stacd_options.ts";
-import type { TextFileReader } from "./text_file.ts";
+import { CONFIG_FILE_MAX_BYTES, readFailure, type TextFileReader } from "./text_file.ts";
 
 export type { ControllerEntry, ExcludeEntry } from "./controller_entry.ts";
 export type { ConnectionOptions } from "./conn_options.ts";
@@ -80,9 +80,9 @@ export function loadStacdConfig(
   file: string = DEFAULT_STACD_CONF,
 ): StacdConfigResult {
   try {
-    return parseStacdConfig(reader.readTextFile(file), file);
+    return parseStacdConfig(reader.readTextFile(file, CONFIG_FILE_MAX_BYTES), file);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = readFailure(error);
     return {
       config: defaultStacdConfig(),
       diagnostics: scrubSecrets([{

@@ -7,7 +7,12 @@
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName, scrub, scrubSecrets } from "./diagnostics.ts";
 import { parseIni } from "./ini.ts";
-import type { TextFileReader } from "./text_file.ts";
+import {
+  CONFIG_FILE_MAX_BYTES,
+  readFailure,
+  type TextFileReader,
+  VALUE_FILE_MAX_BYTES,
+} from "./text_file.ts";
 
 export { keyFileModeWarning } from "./dhchap_key.ts";
 
@@ -78,12 +83,9 @@ export function loadSysConfig(
     const path = raw.slice("file://".length);
     let text: string | undefined;
     try {
-      text = reader.readTextFile(path);
+      text = reader.readTextFile(path, VALUE_FILE_MAX_BYTES);
     } catch (error) {
-      warn(
-        option,
-        `cannot read ${safeName(path)}: ${error instanceof Error ? error.message : error}`,
-      );
+      warn(option, `cannot read ${safeName(path)}: ${readFailure(error)}`);
     }
     if (text === undefined && given !== undefined) warn(option, `${safeName(path)} does not exist`);
     const word = text?.trim().split(/\s+/)[0];
@@ -144,9 +146,9 @@ function readHostSection(
 ): Map<string, string> {
   let text: string | undefined;
   try {
-    text = reader.readTextFile(file);
+    text = reader.readTextFile(file, CONFIG_FILE_MAX_BYTES);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = readFailure(error);
     diagnostics.push({ level: "error", file, message: `cannot read ${file}: ${reason}` });
   }
   const host = new Map<string, string>();

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { HostNqnError, loadSysConfig } from "../../lib/config/sys_conf.ts";
-import type { TextFileReader } from "../../lib/config/text_file.ts";
+import {
+  denoTextFileReader,
+  type TextFileReader,
+  VALUE_FILE_MAX_BYTES,
+} from "../../lib/config/text_file.ts";
 
 const UUID = "8b5c7a2e-3f1d-4c6b-9a0e-1d2c3b4a5f60";
 const NQN = `nqn.2014-08.org.nvmexpress:uuid:${UUID}`;
@@ -161,4 +165,34 @@ Deno.test("loadSysConfig() reports an unreadable sys.conf and falls back to the 
   assert.equal(config.hostNqn, NQN);
   assert.equal(diagnostics[0]?.level, "error");
   assert.match(diagnostics[0]?.message ?? "", /^cannot read \/etc\/stas\/sys\.conf: Permission/);
+});
+
+Deno.test("loadSysConfig() refuses file:// targets that are not small regular files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/nqn`, `${NQN}\n`);
+    await Deno.writeTextFile(`${dir}/id`, `${UUID}\n${" ".repeat(VALUE_FILE_MAX_BYTES)}`);
+    await Deno.writeTextFile(
+      `${dir}/sys.conf`,
+      `[Host]\nnqn = file://${dir}/nqn\nid = file://${dir}/id\nkey = file:///dev/zero\n`,
+    );
+    const { config, diagnostics } = loadSysConfig(denoTextFileReader, `${dir}/sys.conf`);
+    assert.equal(config.hostNqn, NQN);
+    assert.equal(config.hostKey, undefined);
+    const messages = diagnostics.map((d) => d.message);
+    assert.ok(
+      messages.includes(
+        `[Host] id: cannot read ${dir}/id: larger than 4 KiB, the limit for this file`,
+      ),
+      messages.join("\n"),
+    );
+    assert.ok(
+      messages.includes(
+        "[Host] key: cannot read /dev/zero: not a regular file (a character device)",
+      ),
+      messages.join("\n"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
