@@ -7,6 +7,7 @@ import process from "node:process";
 import { type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
 import { type App, hasBootConnections, startApp } from "./lib/app.ts";
 import { HostNqnError } from "./lib/config/sys_conf.ts";
+import { FileReadError } from "./lib/config/text_file.ts";
 import { redactedConfig } from "./lib/config/stacd_conf.ts";
 import { loadConfiguration } from "./lib/configuration.ts";
 import { checkHealth } from "./lib/health.ts";
@@ -125,7 +126,9 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
       bootConnections: hasBootConnections(),
     });
   } catch (error) {
-    if (error instanceof HostNqnError) fail(error.message);
+    // Nothing is connected or disconnected yet: a host that cannot tell its
+    // identity or read its configuration stops here, with the reason.
+    if (error instanceof HostNqnError || error instanceof FileReadError) fail(error.message);
     throw error;
   }
   if (reloadAsked) app.reload();

@@ -48,7 +48,10 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Starts everything; throws HostNqnError when sys.conf gives no usable host NQN. */
+/**
+ * Starts everything; throws HostNqnError when sys.conf gives no usable host
+ * NQN, FileReadError when stacd.conf or sys.conf exists but cannot be read.
+ */
 export async function startApp(o: AppOptions): Promise<App> {
   const { log, kernel, udev } = o;
   const timers = scaledTimers();

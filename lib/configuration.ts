@@ -28,7 +28,9 @@ export interface ConfigurationFiles {
 
 /**
  * Loads stacd.conf and sys.conf. Throws HostNqnError (from sys.conf) when
- * there is no usable host NQN; everything else is a diagnostic.
+ * there is no usable host NQN, FileReadError when either file exists but
+ * cannot be read (absent files mean defaults); everything else is a
+ * diagnostic.
  */
 export function loadConfiguration(
   files: ConfigurationFiles,

@@ -12,7 +12,7 @@ import {
   logDiagnostics,
 } from "./configuration.ts";
 import { DEFAULT_SYS_CONF, HostNqnError } from "./config/sys_conf.ts";
-import { CONFIG_FILE_MAX_BYTES, denoTextFileReader, readFailure } from "./config/text_file.ts";
+import { ConfigWatcher } from "./config_watcher.ts";
 import type { Kernel, RetryPolicy } from "./controller.ts";
 import type { DiscoveredPage } from "./desired.ts";
 import type { LastKnownStore } from "./last_known.ts";
@@ -78,9 +78,7 @@ export class Daemon {
   #configuration: Configuration;
   #discovered: readonly DiscoveredPage[] | undefined = undefined;
   #udevLoop: Promise<void> | undefined;
-  #lastConfigText = "";
-  #watcher: Deno.FsWatcher | undefined;
-  #watchLoop: Promise<void> | undefined;
+  readonly #configWatcher: ConfigWatcher;
   #stopping = false;
   /** --tron holds until the first reload; then the file decides. */
   #cliTron: boolean;
@@ -89,6 +87,15 @@ export class Daemon {
     this.#files = files;
     this.#deps = deps;
     this.#cliTron = options.tron ?? false;
+    this.#configWatcher = new ConfigWatcher(
+      [files.confFile, files.sysConfFile ?? DEFAULT_SYS_CONF],
+      {
+        clock: deps.clock,
+        log: deps.log,
+        soakMs: deps.timers.configSoakMs,
+        onChange: () => this.reload(),
+      },
+    );
     this.#configuration = this.#load();
     deps.log.tron = this.#cliTron || this.#configuration.config.tron;
     this.reconciler = new Reconciler({
@@ -124,7 +131,7 @@ export class Daemon {
     const pass = this.reconciler.runPass();
     await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
-    if (options.watchConfig ?? true) this.#watchConfig();
+    if (options.watchConfig ?? true) this.#configWatcher.start([dirOf(this.#files.confFile)]);
     await Promise.all([pass, options.readyAfter?.catch(() => {})]);
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }
@@ -206,11 +213,10 @@ export class Daemon {
     this.#pendingPages?.cancel();
     // Each step on its own: one failing must not keep the others from running.
     const steps: [string, () => unknown][] = [
-      ["config watcher", () => this.#watcher?.close()],
+      ["config watcher", () => this.#configWatcher.close()],
       ["udev monitor", () => udev?.close()],
       ["reconciler", () => this.reconciler.stop()],
       ["udev loop", () => this.#udevLoop],
-      ["watch loop", () => this.#watchLoop],
     ];
     for (const [name, step] of steps) {
       try {
@@ -222,7 +228,7 @@ export class Daemon {
   }
 
   #load(): Configuration {
-    this.#lastConfigText = this.#configText();
+    this.#configWatcher.loaded();
     return (this.#deps.load ?? loadConfiguration)(this.#files);
   }
 
@@ -274,57 +280,9 @@ export class Daemon {
       if (audit) this.reconciler.requestPass(timers.auditAfterAddMs);
     }
   }
+}
 
-  /**
-   * Reloads when the config file changes on disk. Its directory is watched,
-   * not the file: editors replace files, and a Kubernetes ConfigMap update
-   * swaps a symlink in the directory.
-   */
-  #watchConfig(): void {
-    const file = this.#files.confFile;
-    const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
-    try {
-      this.#watcher = Deno.watchFs(dir, { recursive: false });
-    } catch (error) {
-      this.#deps.log.warning(`Cannot watch ${dir} for changes: ${(error as Error).message}`);
-      return;
-    }
-    const watcher = this.#watcher;
-    let pending: ReturnType<Clock["after"]> | undefined;
-    // Writers touch files several times: one reload for the whole burst.
-    const touched = () => {
-      pending?.cancel();
-      pending = this.#deps.clock.after(this.#deps.timers.configSoakMs, () => {
-        if (this.#configChanged()) this.reload();
-      });
-    };
-    // A change made between the load and now is seen as if the watcher had.
-    touched();
-    this.#watchLoop = (async () => {
-      for await (const event of watcher) {
-        if (event.kind !== "access") touched();
-      }
-      pending?.cancel();
-    })().catch((error) => this.#deps.log.error(`Config watcher failed: ${error}`));
-  }
-
-  /** Whether either file's content differs from what was loaded last (a touch is not a change). */
-  #configChanged(): boolean {
-    return this.#configText() !== this.#lastConfigText;
-  }
-
-  #configText(): string {
-    // The bounded reader: a FIFO or /dev/zero named as a config file must not
-    // stall the daemon here either.
-    const read = (path: string | undefined) => {
-      try {
-        return path === undefined
-          ? ""
-          : denoTextFileReader.readTextFile(path, CONFIG_FILE_MAX_BYTES) ?? "<absent>";
-      } catch (error) {
-        return `<${readFailure(error)}>`;
-      }
-    };
-    return read(this.#files.confFile) + "\0" + read(this.#files.sysConfFile);
-  }
+/** The directory holding `file`, as watchFs needs it. */
+function dirOf(file: string): string {
+  return file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
 }

@@ -15,7 +15,7 @@ import {
 import { type ConfigDiagnostic, quoteValue, safeName, scrubSecrets } from "./diagnostics.ts";
 import { type IniValue, parseIni } from "./ini.ts";
 import { type Note, SCALAR_OPTIONS, type ScalarOption } from "./stacd_options.ts";
-import { CONFIG_FILE_MAX_BYTES, readFailure, type TextFileReader } from "./text_file.ts";
+import { CONFIG_FILE_MAX_BYTES, type TextFileReader } from "./text_file.ts";
 
 export type { ControllerEntry, ExcludeEntry } from "./controller_entry.ts";
 export type { ConnectionOptions } from "./conn_options.ts";
@@ -74,24 +74,16 @@ export function defaultStacdConfig(): StacdConfig {
 
 const LIST_OPTIONS = ["controller", "exclude", "blacklist"];
 
-/** Reads `file` through `reader`; a missing or unreadable file gives the defaults. */
+/**
+ * Reads `file` through `reader`; a missing file gives the defaults. Throws
+ * FileReadError when the file exists but cannot be read: defaults in its
+ * place would disconnect every configured controller.
+ */
 export function loadStacdConfig(
   reader: TextFileReader,
   file: string = DEFAULT_STACD_CONF,
 ): StacdConfigResult {
-  try {
-    return parseStacdConfig(reader.readTextFile(file, CONFIG_FILE_MAX_BYTES), file);
-  } catch (error) {
-    const reason = readFailure(error);
-    return {
-      config: defaultStacdConfig(),
-      diagnostics: scrubSecrets([{
-        level: "error",
-        file,
-        message: `cannot read ${file}: ${reason}; defaults are used`,
-      }]),
-    };
-  }
+  return parseStacdConfig(reader.readTextFile(file, CONFIG_FILE_MAX_BYTES), file);
 }
 
 /** Validates stacd.conf's text; `undefined` text means the file does not exist. */

@@ -57,8 +57,10 @@ type Sourced = [value: string, from: string];
 
 /**
  * Reads sys.conf (and the files it points to) through `reader`. A missing
- * sys.conf means all defaults. Throws HostNqnError when no valid host NQN
- * results; every other problem is a diagnostic.
+ * sys.conf means all defaults. Throws FileReadError when sys.conf exists but
+ * cannot be read (the defaults could be another host's identity), and
+ * HostNqnError when no valid host NQN results; every other problem is a
+ * diagnostic.
  */
 export function loadSysConfig(
   reader: TextFileReader,
@@ -84,10 +86,12 @@ export function loadSysConfig(
     let text: string | undefined;
     try {
       text = reader.readTextFile(path, VALUE_FILE_MAX_BYTES);
+      if (text === undefined && given !== undefined) {
+        warn(option, `${safeName(path)} does not exist`);
+      }
     } catch (error) {
       warn(option, `cannot read ${safeName(path)}: ${readFailure(error)}`);
     }
-    if (text === undefined && given !== undefined) warn(option, `${safeName(path)} does not exist`);
     const word = text?.trim().split(/\s+/)[0];
     return word ? [word, path] : undefined;
   };
@@ -144,13 +148,7 @@ function readHostSection(
   file: string,
   diagnostics: ConfigDiagnostic[],
 ): Map<string, string> {
-  let text: string | undefined;
-  try {
-    text = reader.readTextFile(file, CONFIG_FILE_MAX_BYTES);
-  } catch (error) {
-    const reason = readFailure(error);
-    diagnostics.push({ level: "error", file, message: `cannot read ${file}: ${reason}` });
-  }
+  const text = reader.readTextFile(file, CONFIG_FILE_MAX_BYTES);
   const host = new Map<string, string>();
   if (text === undefined) return host;
   const ini = parseIni(text);

@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
-import { loadConfiguration } from "../../lib/configuration.ts";
+import { FileReadError } from "../../lib/config/text_file.ts";
 import { Daemon, TIMERS } from "../../lib/daemon.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
-import { FakeKernel, MemoryStore, sysConfig } from "./fakes.ts";
+import { controllerLine, FakeKernel, HOSTID, HOSTNQN, MemoryStore } from "./fakes.ts";
 
 async function until(probe: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = performance.now() + ms;
@@ -19,20 +19,27 @@ async function until(probe: () => boolean, what: string, ms = 10_000): Promise<v
   }
 }
 
-function daemonFor(confFile: string, sink: MemorySink) {
+/** A stacd on the real files: stacd.conf `confFile`, sys.conf beside it unless given. */
+function daemonFor(
+  confFile: string,
+  sink: MemorySink,
+  sysConfFile = `${confFile.slice(0, confFile.lastIndexOf("/"))}/sys.conf`,
+) {
+  Deno.writeTextFileSync(sysConfFile, `[Host]\nnqn = ${HOSTNQN}\nid = ${HOSTID}\n`);
   const log = createLogger(sink);
-  const daemon = new Daemon({ confFile }, {
+  const kernel = new FakeKernel();
+  const daemon = new Daemon({ confFile, sysConfFile }, {
     log,
     clock: systemClock,
-    kernel: new FakeKernel(),
+    kernel,
     store: new MemoryStore(),
     notifier: { notify() {} },
     timers: { ...TIMERS, configSoakMs: 50 },
-    // The real stacd.conf reader on the watched file; sys.conf from the test.
-    load: (files) => ({ ...loadConfiguration(files), sys: sysConfig() }),
   });
-  return { daemon, log };
+  return { daemon, log, kernel };
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("a ConfigMap update (the ..data symlink swapped) reloads stacd's configuration", async () => {
   const dir = await Deno.makeTempDir();
@@ -96,6 +103,81 @@ Deno.test("an edit made after the load but before the watcher started is not los
     assert.match(sink.text(), /Configuration reloaded from/);
   } finally {
     await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const CONFIGURED = `[Controllers]\n${controllerLine("192.168.1.20")}\n`;
+const reloads = (sink: MemorySink) =>
+  sink.lines.filter((l) => /Configuration reloaded/.test(l.line)).length;
+
+Deno.test("a config file gone for a while is not applied by the watcher; SIGHUP applies it", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/stacd.conf`;
+  await Deno.writeTextFile(file, CONFIGURED);
+  const sink = new MemorySink();
+  const { daemon, log, kernel } = daemonFor(file, sink);
+  try {
+    await daemon.start();
+    await until(() => kernel.devices.length === 1, "the connect");
+    // An editor that renames the old file away before writing the new one.
+    await Deno.rename(file, `${file}~`);
+    await sleep(400);
+    assert.equal(reloads(sink), 0, "the watcher applied the absence");
+    const gone = sink.lines.filter((l) => l.line.includes(`${file} is gone`));
+    assert.equal(gone.length, 1, sink.text());
+    await Deno.writeTextFile(file, `[Global]\ntron = true\n${CONFIGURED}`);
+    await until(() => log.tron, "the reload of the new file");
+    assert.equal(reloads(sink), 1);
+    // Only an explicit SIGHUP applies a file that is not there.
+    await Deno.remove(file);
+    await sleep(400);
+    assert.equal(reloads(sink), 1);
+    assert.deepEqual(kernel.disconnects, []);
+    daemon.reload();
+    assert.match(sink.text(), /stacd\.conf not found; defaults are used/);
+    await until(() => kernel.disconnects.length === 1, "the disconnect SIGHUP asked for");
+  } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a config file that cannot be read keeps the running configuration", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/stacd.conf`;
+  await Deno.writeTextFile(file, CONFIGURED);
+  const sink = new MemorySink();
+  const { daemon, kernel } = daemonFor(file, sink);
+  try {
+    await daemon.start();
+    await until(() => kernel.devices.length === 1, "the connect");
+    const before = daemon.configuration;
+    // We run as root, so chmod 000 does not stop a read: a directory in its place does.
+    await Deno.remove(file);
+    await Deno.mkdir(file);
+    const failed = () => sink.lines.filter((l) => /Reload failed/.test(l.line));
+    await until(() => failed().length === 1, "the failed reload");
+    assert.match(failed()[0]!.line, /not a regular file \(a directory\).*is kept/);
+    assert.equal(daemon.configuration, before);
+    await sleep(400);
+    assert.equal(failed().length, 1, "one error, not one per look");
+    assert.deepEqual(kernel.disconnects, []);
+  } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a config file that exists but cannot be read stops the start", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/stacd.conf`);
+    assert.throws(
+      () => daemonFor(`${dir}/stacd.conf`, new MemorySink()),
+      (e: unknown) => e instanceof FileReadError && /stacd\.conf: not a regular/.test(e.message),
+    );
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

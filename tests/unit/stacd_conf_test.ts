@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { denoTextFileReader, FileReadError } from "../../lib/config/text_file.ts";
 import {
   defaultStacdConfig,
   holdsSecrets,
@@ -306,17 +307,20 @@ Deno.test("parseStacdConfig() of a missing file gives the defaults and an info",
   }]);
 });
 
-Deno.test("loadStacdConfig() reports an unreadable file and uses the defaults", () => {
-  const reader = {
-    readTextFile(): string {
-      throw new Error("Is a directory (os error 21)");
-    },
-  };
-  const { config, diagnostics } = loadStacdConfig(reader, FILE);
-  assert.deepEqual(config, defaultStacdConfig());
-  assert.deepEqual(diagnostics.map((d) => [d.level, d.message]), [
-    ["error", `cannot read ${FILE}: Is a directory (os error 21); defaults are used`],
-  ]);
+// Defaults in its place would disconnect every configured controller.
+Deno.test("loadStacdConfig() throws for a file that exists but cannot be read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // We run as root, so no chmod 000: a directory where the file should be.
+    await Deno.mkdir(`${dir}/stacd.conf`);
+    assert.throws(() => loadStacdConfig(denoTextFileReader, `${dir}/stacd.conf`), (e: unknown) => {
+      assert.ok(e instanceof FileReadError);
+      assert.equal(e.message, `cannot read ${dir}/stacd.conf: not a regular file (a directory)`);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("parseStacdConfig() reads a CRLF file exactly like its LF twin", () => {

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { HostNqnError, loadSysConfig } from "../../lib/config/sys_conf.ts";
 import {
+  CONFIG_FILE_MAX_BYTES,
   denoTextFileReader,
+  FileReadError,
   type TextFileReader,
   VALUE_FILE_MAX_BYTES,
 } from "../../lib/config/text_file.ts";
@@ -159,12 +161,19 @@ Deno.test("loadSysConfig() reports unknown sections and options as errors", () =
   ]);
 });
 
-Deno.test("loadSysConfig() reports an unreadable sys.conf and falls back to the defaults", () => {
-  const fs = fakeFs({ "/etc/stas/sys.conf": null, "/etc/nvme/hostnqn": NQN });
-  const { config, diagnostics } = loadSysConfig(fs);
-  assert.equal(config.hostNqn, NQN);
-  assert.equal(diagnostics[0]?.level, "error");
-  assert.match(diagnostics[0]?.message ?? "", /^cannot read \/etc\/stas\/sys\.conf: Permission/);
+// /etc/nvme/hostnqn in its place could be another identity than sys.conf's.
+Deno.test("loadSysConfig() throws for a sys.conf that exists but cannot be read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/sys.conf`, new Uint8Array(CONFIG_FILE_MAX_BYTES + 1));
+    assert.throws(() => loadSysConfig(denoTextFileReader, `${dir}/sys.conf`), (e: unknown) => {
+      assert.ok(e instanceof FileReadError);
+      assert.match(e.message, /sys\.conf: larger than 1 MiB/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("loadSysConfig() refuses file:// targets that are not small regular files", async () => {
