@@ -54,7 +54,9 @@ export class ConfigWatcher {
       try {
         watcher = Deno.watchFs(dir, { recursive: false });
       } catch (error) {
-        this.#deps.log.warning(`Cannot watch ${dir} for changes: ${(error as Error).message}`);
+        // No /etc/stas (a container given -f) is common: said, not warned.
+        const say = error instanceof Deno.errors.NotFound ? "info" : "warning";
+        this.#deps.log[say](`Cannot watch ${dir} for changes: ${(error as Error).message}`);
         continue;
       }
       this.#watchers.push(watcher);

@@ -131,7 +131,11 @@ export class Daemon {
     const pass = this.reconciler.runPass();
     await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
-    if (options.watchConfig ?? true) this.#configWatcher.start([dirOf(this.#files.confFile)]);
+    const { confFile, sysConfFile = DEFAULT_SYS_CONF } = this.#files;
+    // sys.conf may live elsewhere than stacd.conf (-f): both directories.
+    if (options.watchConfig ?? true) {
+      this.#configWatcher.start([dirOf(confFile), dirOf(sysConfFile)]);
+    }
     await Promise.all([pass, options.readyAfter?.catch(() => {})]);
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }

@@ -181,3 +181,31 @@ Deno.test("a config file that exists but cannot be read stops the start", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a sys.conf change in another directory than stacd.conf's reloads stacd", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.mkdir(`${dir}/etc`);
+  await Deno.mkdir(`${dir}/stas`);
+  const file = `${dir}/etc/stacd.conf`;
+  const sysConf = `${dir}/stas/sys.conf`;
+  await Deno.writeTextFile(file, CONFIGURED);
+  const sink = new MemorySink();
+  const { daemon } = daemonFor(file, sink, sysConf);
+  const hostNqn = () => daemon.configuration.sys.hostNqn;
+  try {
+    await daemon.start();
+    assert.equal(hostNqn(), HOSTNQN);
+    await sleep(200); // past the look start() takes: only an event can bring the change
+    const other = "nqn.2014-08.org.nvmexpress:uuid:99999999-2222-3333-4444-555555555555";
+    await Deno.writeTextFile(sysConf, `[Host]\nnqn = ${other}\nid = ${HOSTID}\n`);
+    await until(() => hostNqn() === other, "the reload of sys.conf");
+    // sys.conf follows the same rules: gone is not applied by the watcher.
+    await Deno.remove(sysConf);
+    await sleep(400);
+    assert.equal(hostNqn(), other);
+    assert.equal(reloads(sink), 1);
+  } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
