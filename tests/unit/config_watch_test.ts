@@ -41,6 +41,35 @@ function daemonFor(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const CONFIGURED = `[Controllers]\n${controllerLine("192.168.1.20")}\n`;
+const reloads = (sink: MemorySink) =>
+  sink.lines.filter((l) => /Configuration reloaded/.test(l.line)).length;
+
+type Stacd = ReturnType<typeof daemonFor> & { file: string; sysConf: string; sink: MemorySink };
+
+/**
+ * Runs `body` with a started stacd connected to CONFIGURED's controller,
+ * stacd.conf in a temp dir and sys.conf beside it or (`apart`) in another.
+ */
+async function withConnectedStacd(body: (t: Stacd) => Promise<void>, apart = false) {
+  const dir = await Deno.makeTempDir();
+  const sysDir = apart ? `${dir}/stas` : dir;
+  await Deno.mkdir(sysDir, { recursive: true });
+  const file = `${dir}/stacd.conf`;
+  const sysConf = `${sysDir}/sys.conf`;
+  await Deno.writeTextFile(file, CONFIGURED);
+  const sink = new MemorySink();
+  const stacd = daemonFor(file, sink, sysConf);
+  try {
+    await stacd.daemon.start();
+    await until(() => stacd.kernel.devices.length === 1, "the connect");
+    await body({ ...stacd, file, sysConf, sink });
+  } finally {
+    await stacd.daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test("a ConfigMap update (the ..data symlink swapped) reloads stacd's configuration", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.mkdir(`${dir}/..2026_v1`);
@@ -72,17 +101,16 @@ Deno.test("an edit of the file reloads once; touching it without a change does n
   await Deno.writeTextFile(file, "[Global]\ntron = false\n");
   const sink = new MemorySink();
   const { daemon, log } = daemonFor(file, sink);
-  const reloads = () => sink.lines.filter((l) => /Configuration reloaded/.test(l.line)).length;
   try {
     await daemon.start();
     const now = new Date();
     await Deno.utime(file, now, now);
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(reloads(), 0, "same content: no reload");
+    assert.equal(reloads(sink), 0, "same content: no reload");
     await Deno.writeTextFile(file, "[Global]\ntron = true\n");
     await until(() => log.tron, "the reload");
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(reloads(), 1);
+    assert.equal(reloads(sink), 1);
   } finally {
     await daemon.stop();
     await Deno.remove(dir, { recursive: true });
@@ -107,19 +135,8 @@ Deno.test("an edit made after the load but before the watcher started is not los
   }
 });
 
-const CONFIGURED = `[Controllers]\n${controllerLine("192.168.1.20")}\n`;
-const reloads = (sink: MemorySink) =>
-  sink.lines.filter((l) => /Configuration reloaded/.test(l.line)).length;
-
-Deno.test("a config file gone for a while is not applied by the watcher; SIGHUP applies it", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/stacd.conf`;
-  await Deno.writeTextFile(file, CONFIGURED);
-  const sink = new MemorySink();
-  const { daemon, log, kernel } = daemonFor(file, sink);
-  try {
-    await daemon.start();
-    await until(() => kernel.devices.length === 1, "the connect");
+Deno.test("a config file gone for a while is not applied by the watcher; SIGHUP applies it", () =>
+  withConnectedStacd(async ({ daemon, log, kernel, file, sink }) => {
     // An editor that renames the old file away before writing the new one.
     await Deno.rename(file, `${file}~`);
     await sleep(400);
@@ -137,21 +154,10 @@ Deno.test("a config file gone for a while is not applied by the watcher; SIGHUP 
     daemon.reload();
     assert.match(sink.text(), /stacd\.conf not found; defaults are used/);
     await until(() => kernel.disconnects.length === 1, "the disconnect SIGHUP asked for");
-  } finally {
-    await daemon.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a config file that cannot be read keeps the running configuration", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/stacd.conf`;
-  await Deno.writeTextFile(file, CONFIGURED);
-  const sink = new MemorySink();
-  const { daemon, kernel } = daemonFor(file, sink);
-  try {
-    await daemon.start();
-    await until(() => kernel.devices.length === 1, "the connect");
+Deno.test("a config file that cannot be read keeps the running configuration", () =>
+  withConnectedStacd(async ({ daemon, kernel, file, sink }) => {
     const before = daemon.configuration;
     // We run as root, so chmod 000 does not stop a read: a directory in its place does.
     await Deno.remove(file);
@@ -163,11 +169,7 @@ Deno.test("a config file that cannot be read keeps the running configuration", a
     await sleep(400);
     assert.equal(failed().length, 1, "one error, not one per look");
     assert.deepEqual(kernel.disconnects, []);
-  } finally {
-    await daemon.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("a config file that exists but cannot be read stops the start", async () => {
   const dir = await Deno.makeTempDir();
@@ -182,18 +184,9 @@ Deno.test("a config file that exists but cannot be read stops the start", async 
   }
 });
 
-Deno.test("a sys.conf change in another directory than stacd.conf's reloads stacd", async () => {
-  const dir = await Deno.makeTempDir();
-  await Deno.mkdir(`${dir}/etc`);
-  await Deno.mkdir(`${dir}/stas`);
-  const file = `${dir}/etc/stacd.conf`;
-  const sysConf = `${dir}/stas/sys.conf`;
-  await Deno.writeTextFile(file, CONFIGURED);
-  const sink = new MemorySink();
-  const { daemon } = daemonFor(file, sink, sysConf);
-  const hostNqn = () => daemon.configuration.sys.hostNqn;
-  try {
-    await daemon.start();
+Deno.test("a sys.conf change in another directory than stacd.conf's reloads stacd", () =>
+  withConnectedStacd(async ({ daemon, sysConf, sink }) => {
+    const hostNqn = () => daemon.configuration.sys.hostNqn;
     assert.equal(hostNqn(), HOSTNQN);
     await sleep(200); // past the look start() takes: only an event can bring the change
     const other = "nqn.2014-08.org.nvmexpress:uuid:99999999-2222-3333-4444-555555555555";
@@ -204,8 +197,4 @@ Deno.test("a sys.conf change in another directory than stacd.conf's reloads stac
     await sleep(400);
     assert.equal(hostNqn(), other);
     assert.equal(reloads(sink), 1);
-  } finally {
-    await daemon.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }, true));
