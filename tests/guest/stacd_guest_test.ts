@@ -2,7 +2,7 @@
  * stacd itself against the guest's real kernel and nvmet target (issue 3's
  * scenarios): connects from stacd.conf, reloads, exclusion, stop and
  * restart without losing or duplicating connections, SIGKILL during a burst,
- * and a target port that vanishes and comes back.
+ * a target port that vanishes and comes back, and a reload that fails.
  * Runs only in the guest: deno run -A tests/guest/run_suite.ts stacd_guest
  */
 import assert from "node:assert/strict";
@@ -173,6 +173,32 @@ Deno.test("(f) a target port removed and re-added: the kernel drops the controll
     for (const nqn of t.nqns) t.target.linkSubsystem(LOOPBACK_PORT.id, nqn);
     await waitForLiveSet(t.nqns, 60_000);
     assertNoDuplicates();
+    assert.equal(await stacd.stop(), 0);
+  } finally {
+    await deleteAllControllers();
+  }
+});
+
+Deno.test("(g) a reload of an unreadable stacd.conf keeps stacd running and every connection", async () => {
+  using t = createTarget({ subsystems: 4, ports: [LOOPBACK_PORT] });
+  const s = await scratch();
+  await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
+  try {
+    await using stacd = new StacdProcess(s);
+    await waitForLiveSet(t.nqns);
+    const before = identities();
+    // A directory in the file's place: as root, a read error chmod cannot give.
+    await Deno.remove(s.confFile);
+    await Deno.mkdir(s.confFile);
+    stacd.signal("SIGHUP");
+    await stacd.waitForLog(/Reload failed .*not a regular file.*the running configuration is kept/);
+    await new Promise((r) => setTimeout(r, 2_000)); // many soaks (75 ms here)
+    assert.deepEqual(identities(), before, "every connection kept its device and cntlid");
+    // Still alive and obeying: a readable file applies again.
+    await Deno.remove(s.confFile);
+    await Deno.writeTextFile(s.confFile, stacdConf(t.nqns.slice(1)));
+    stacd.signal("SIGHUP");
+    await waitForLiveSet(t.nqns.slice(1));
     assert.equal(await stacd.stop(), 0);
   } finally {
     await deleteAllControllers();
