@@ -6,7 +6,7 @@
  */
 import type { StacdConfig } from "./config/stacd_conf.ts";
 import type { SysConfig } from "./config/sys_conf.ts";
-import { type DiscoveryLogEntry, eflagsNcc } from "./discovery_log.ts";
+import { type DiscoveryLogEntry, eflagsNcc, treqRequiresSecureChannel } from "./discovery_log.ts";
 import type { ConnectRequest, FabricsOptions } from "./fabrics_options.ts";
 import {
   isCompleteTid,
@@ -116,7 +116,7 @@ export function desiredControllers(
         hostIface: page.hostIface,
         hostNqn: page.hostNqn,
       }, defaults);
-      if (dlpe.treq === "required") {
+      if (treqRequiresSecureChannel(dlpe.treq)) {
         report(
           `${printableTid(tid)} - Requires a secure channel (TLS), which is not supported; skipped`,
           "warning",

@@ -106,6 +106,20 @@ function decodeEntry(e: Uint8Array): DiscoveryLogEntry {
   return entry;
 }
 
+/**
+ * Whether TREQ says a secure channel (TLS) is required: bits 0-1 equal 1
+ * (0 not specified, 1 required, 2 not required; bit 2 is "SQ flow control
+ * disable"). stafd sends the names libnvme's Python binding gives 0, 1, 2
+ * and 4, and any other value as its number, so a Linux target's TLS port
+ * arrives as 5; libnvme's nvmf_treq_str() adds ", sq flow control disable
+ * supported" to a name, which is accepted too.
+ */
+export function treqRequiresSecureChannel(treq: string): boolean {
+  const text = treq.trim().toLowerCase();
+  if (/^(\d+|0x[\da-f]+)$/.test(text)) return (Number(text) & 0x3) === 1;
+  return text.split(",")[0]?.trim() === "required";
+}
+
 /** eflags bit 2: the subsystem is Not Connected to the CDC (NCC). */
 export function eflagsNcc(eflags: string): boolean {
   const value = Number(eflags);

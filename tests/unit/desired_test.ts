@@ -256,6 +256,28 @@ Deno.test("desiredControllers() skips entries that require TLS, with one report 
   );
 });
 
+Deno.test("desiredControllers() skips TLS entries whose TREQ arrives as a number (Linux targets)", () => {
+  const { set, reports } = desired({
+    discovered: [
+      page([
+        logEntry({ traddr: "192.168.1.20", treq: "5" }),
+        logEntry({ traddr: "192.168.1.21", treq: "required, sq flow control disable supported" }),
+        logEntry({ traddr: "192.168.1.22", treq: "6" }),
+        logEntry({ traddr: "192.168.1.23", treq: "disable sqflow" }),
+      ]),
+    ],
+  });
+  assert.deepEqual(ids(set), [
+    `(tcp, 192.168.1.22, 4420, ${SUBNQN})`,
+    `(tcp, 192.168.1.23, 4420, ${SUBNQN})`,
+  ]);
+  assert.equal(reports.length, 2);
+  assert.ok(
+    reports.every((r) => r.includes("Requires a secure channel (TLS)")),
+    reports.join("\n"),
+  );
+});
+
 Deno.test("desiredControllers() gives discovered controllers the host side of their page", () => {
   const { set } = desired({
     discovered: [

@@ -513,6 +513,19 @@ Deno.test("Reconciler reports a skipped entry once, not at every pass", async ()
   assert.equal(lines.length, 1);
 });
 
+Deno.test("Reconciler never connects a TLS entry of a Linux target (TREQ 5) and warns once", async () => {
+  const { kernel, set, pass, advance, sink } = setup();
+  const discovered = [page([logEntry({ traddr: "10.0.1.1", treq: "5" })])];
+  set(config([]), { discovered });
+  await pass();
+  await advance(180_000);
+  await pass();
+  assert.deepEqual(kernel.connects, [], "no plain-text connect, no retries");
+  const lines = sink.lines.filter((l) => l.line.includes("Requires a secure channel"));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!.line, /^WARNING: \(tcp, 10\.0\.1\.1, 4420, /);
+});
+
 Deno.test("Reconciler connects a configured host name at the address the resolver gives", async () => {
   const asked: string[] = [];
   const resolver: Resolver = (name) => {
