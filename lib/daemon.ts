@@ -26,8 +26,8 @@ import type { UdevEvent } from "./udev_event.ts";
 export const TIMERS = {
   /** Soak after a config reload or a stafd signal before recomputing. */
   configSoakMs: 1_500,
-  /** Soak after stafd (re)appears on the bus, so it can refill its cache. */
-  stafdAppearedSoakMs: 10_000,
+  /** Soak after stafd vanished and came back, so that it can refill its cache. */
+  stafdReturnedSoakMs: 10_000,
   /** The audit looks 1 s after a udev `add`. */
   auditAfterAddMs: 1_000,
   fastRetryMs: 3_000,
@@ -172,9 +172,11 @@ export class Daemon {
 
   /**
    * stafd's answer from the follower. Unknown is installed at once (it only
-   * keeps things); known pages wait for the soak, which after stafd
-   * (re)appeared is long enough for it to refill its cache, and which each
-   * new answer restarts, as upstream's timer does.
+   * keeps things); known pages wait for the soak, which each new answer
+   * restarts, as upstream's timer does. The soak is 1.5 s, also when stafd
+   * is first seen (at stacd's start or later); only the first answer after
+   * stafd vanished and came back starts 10 s, long enough for a restarted
+   * stafd to refill its cache, and later answers do not cut that short.
    */
   stafdPages(pages: DiscoveredPage[] | undefined, reason: StafdReason): void {
     if (this.#stopping) return;
@@ -182,12 +184,14 @@ export class Daemon {
     this.#pendingPages?.cancel();
     this.#pendingPages = undefined;
     if (pages === undefined) {
+      if (reason === "vanished") this.#stafdVanished = true;
       log.debug(`stafd's answer is unknown (${reason}): discovered controllers are kept`);
       return this.setDiscovered(undefined, timers.configSoakMs);
     }
     const now = clock.now();
-    if (reason === "appeared") this.#appearedUntil = now + timers.stafdAppearedSoakMs;
-    const soak = Math.max(timers.configSoakMs, this.#appearedUntil - now);
+    if (this.#stafdVanished) this.#returnedUntil = now + timers.stafdReturnedSoakMs;
+    this.#stafdVanished = false;
+    const soak = Math.max(timers.configSoakMs, this.#returnedUntil - now);
     log.debug(`stafd: ${pages.length} log pages (${reason}); applied in ${soak} ms`);
     this.#pendingPages = clock.after(soak, () => {
       this.#pendingPages = undefined;
@@ -196,7 +200,9 @@ export class Daemon {
   }
 
   #pendingPages: Timer | undefined;
-  #appearedUntil = 0;
+  /** stafd left the bus and has not answered since. */
+  #stafdVanished = false;
+  #returnedUntil = 0;
 
   /** stafd's log pages (undefined: unknown, stafd not answering). */
   setDiscovered(

@@ -22,8 +22,6 @@ import {
 } from "./common.ts";
 
 const SOAK_MS = TIMERS.configSoakMs;
-/** stacd waits this long after stafd appears before trusting its pages. */
-const APPEARED_MS = TIMERS.stafdAppearedSoakMs;
 
 /** The kernel's limit for taking N controllers away: N writes to delete_controller. */
 function rawDeletes(): number {
@@ -57,8 +55,8 @@ export async function benchReact(nqns: string[], rounds = 3): Promise<Figure[]> 
       env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address, STACD_TEST_TIMER_SCALE: "1" },
     });
     await stacd.waitForLog(/D-Bus API on/);
-    // Past the soak that follows stafd's appearance, as on a running host.
-    await new Promise((r) => setTimeout(r, APPEARED_MS + SOAK_MS));
+    // Past the soak that follows stafd's first answer (with a margin), as on a running host.
+    await new Promise((r) => setTimeout(r, 2 * SOAK_MS));
     for (let round = 0; round < rounds; round++) {
       let start = performance.now();
       const connected = waitForConnected(n);

@@ -33,7 +33,12 @@ const GET_ALL_LOG_PAGES = {
   body: [true], // detailed: the discovery controller's host-* fields are in it
 };
 
-/** Why the follower calls `onPages`; "appeared" asks for the long soak (stafd refills its cache). */
+/**
+ * Why the follower calls `onPages`. "vanished": stafd left the bus, or the
+ * bus itself was lost while stafd was on it (when stafd is seen again, it
+ * may have restarted and be refilling its cache). "failed": stafd is there
+ * but its answer could not be had or read.
+ */
 export type StafdReason = "appeared" | "changed" | "vanished" | "failed";
 
 /** Options of {@linkcode followStafd}. */
@@ -238,7 +243,7 @@ class Follower implements StafdFollower {
     const hadOwner = this.#owner !== undefined;
     this.#owner = undefined;
     this.#generation++;
-    if (hadOwner) this.#deliver(undefined, "failed");
+    if (hadOwner) this.#deliver(undefined, "vanished");
   }
 
   #callBus(member: string, signature: string, body: unknown[]): Promise<Message> {

@@ -61,25 +61,47 @@ function setup(initial: StacdConfig = stacdConfig(""), deps: { udev?: UdevEventS
 
 const pages = (...traddrs: string[]) => [page(traddrs.map((traddr) => logEntry({ traddr })))];
 
-Deno.test("stafd's pages after it appeared wait 10 s, so that it can refill its cache", async () => {
+Deno.test("stafd's first answer, at stacd's start or later, waits 1.5 s, not 10 s", async () => {
+  for (const before of [0, 30_000]) {
+    const { daemon, kernel, advance } = setup();
+    await daemon.start({ watchConfig: false });
+    await advance(before); // 0: stafd already on the bus; 30 s: it appears later
+    daemon.stafdPages(pages("192.168.1.20"), "appeared");
+    await advance(1_400);
+    assert.deepEqual(kernel.connects, [], "nothing before the soak ends");
+    await advance(200);
+    assert.equal(kernel.connects.length, 1, `applied 1.5 s after stafd's first answer (${before})`);
+    await daemon.stop();
+  }
+});
+
+Deno.test("stafd's pages after it vanished and came back wait 10 s, so that it can refill its cache", async () => {
   const { daemon, kernel, advance } = setup();
   await daemon.start({ watchConfig: false });
   daemon.stafdPages(pages("192.168.1.20"), "appeared");
+  await advance(1_600);
+  daemon.stafdPages(undefined, "vanished");
+  await advance(5_000);
+  daemon.stafdPages(pages("192.168.1.20", "192.168.1.21"), "appeared");
   await advance(9_900);
-  assert.deepEqual(kernel.connects, [], "nothing before the soak ends");
+  assert.equal(kernel.connects.length, 1, "nothing new before the long soak ends");
   await advance(200);
-  assert.equal(kernel.connects.length, 1);
+  assert.equal(kernel.connects.length, 2);
+  daemon.stafdPages(pages("192.168.1.20", "192.168.1.21", "192.168.1.22"), "changed");
+  await advance(1_600);
+  assert.equal(kernel.connects.length, 3, "once it is over, changes wait 1.5 s again");
   await daemon.stop();
 });
 
-Deno.test("a change during the appeared soak does not cut it short", async () => {
+Deno.test("a change during the returned soak does not cut it short", async () => {
   const { daemon, kernel, advance } = setup();
   await daemon.start({ watchConfig: false });
+  daemon.stafdPages(undefined, "vanished");
   daemon.stafdPages(pages("192.168.1.20"), "appeared");
   await advance(1_000);
   daemon.stafdPages(pages("192.168.1.20", "192.168.1.21"), "changed");
   await advance(3_000);
-  assert.deepEqual(kernel.connects, [], "still within 10 s of stafd appearing");
+  assert.deepEqual(kernel.connects, [], "still within 10 s of stafd coming back");
   await advance(7_000);
   assert.equal(kernel.connects.length, 2, "the latest answer, once");
   await daemon.stop();
@@ -89,7 +111,7 @@ Deno.test("stafd's later changes take effect 1.5 s after the last signal", async
   const { daemon, kernel, advance } = setup();
   await daemon.start({ watchConfig: false });
   daemon.stafdPages(pages("192.168.1.20"), "appeared");
-  await advance(10_100);
+  await advance(1_600);
   daemon.stafdPages(pages("192.168.1.20", "192.168.1.21"), "changed");
   await advance(1_000);
   daemon.stafdPages(pages("192.168.1.20", "192.168.1.21", "192.168.1.22"), "changed");

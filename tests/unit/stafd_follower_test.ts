@@ -201,7 +201,11 @@ Deno.test("losing the bus itself makes the pages unknown, and is logged as an er
   await t.standin(3);
   await t.rec.next("appeared");
   await t.bus.close();
-  assert.deepEqual(await t.rec.next("failed"), { pages: undefined, reason: "failed" });
+  assert.deepEqual(
+    await t.rec.next("vanished"),
+    { pages: undefined, reason: "vanished" },
+    "stafd is gone from view: when seen again, it gets the soak of a returning stafd",
+  );
   assert.equal(t.follower.owner, undefined);
   assert.match(
     t.sink.text(),
