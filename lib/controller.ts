@@ -142,12 +142,14 @@ export class Controller {
     }
   }
 
-  /** Reload: a controller that is not connected and has no retry pending is retried at once. */
+  /**
+   * Reload: a controller that is not connected and has no retry pending is
+   * retried at once. Its attempt count stays (as upstream's): only a log
+   * page clearing NCC, a connection or a udev remove resets it, so a
+   * reload gives a controller that gave up one more attempt, not N more.
+   */
   kick(): void {
-    if (this.#state === "given-up" || this.#state === "idle") {
-      this.#attempts = 0;
-      this.#retryNow();
-    }
+    if (this.#state === "given-up" || this.#state === "idle") this.#retryNow();
   }
 
   /**

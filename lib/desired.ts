@@ -56,7 +56,12 @@ export type Report = (message: string, level?: "info" | "warning") => void;
 
 const UNSPECIFIED = new Set(["", "0.0.0.0", "::"]);
 
-/** Computes the desired set, keyed by tidKey(); configured entries win over discovered ones. */
+/**
+ * Computes the desired set, keyed by tidKey(). Configured entries win over
+ * discovered ones, and take the log page entry of the same controller, so
+ * that its NCC bit (connect-attempts-on-ncc) applies to it, as upstream's
+ * update_dlpe() does.
+ */
 export function desiredControllers(
   input: DesiredInput,
   report: Report,
@@ -66,19 +71,23 @@ export function desiredControllers(
   const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
 
   // `make` gets the key and printable id computed here: each costs a string per entry.
+  // Returns the member already under the same key, if any.
   const admit = (
     tid: TransportId,
     make: (tid: TransportId, key: string, id: string) => DesiredController,
-  ) => {
+  ): DesiredController | undefined => {
     const id = printableTid(tid);
-    if (!isCompleteTid(tid)) return report(`${id} - Incomplete identity; skipped`, "warning");
-    const problem = addressProblem(tid, config.ipFamily);
-    if (problem) return report(`${id} - ${problem.text}; skipped`, problem.level);
+    const problem = !isCompleteTid(tid)
+      ? { text: "Incomplete identity", level: "warning" as const }
+      : addressProblem(tid, config.ipFamily);
+    if (problem) return void report(`${id} - ${problem.text}; skipped`, problem.level);
     if (config.excluded.some((e) => e.invalid === undefined && matchesExclude(tid, e.match))) {
-      return report(`${id} - Excluded by configuration`);
+      return void report(`${id} - Excluded by configuration`);
     }
     const key = tidKey(tid);
-    if (!desired.has(key)) desired.set(key, make(tid, key, id));
+    const member = desired.get(key);
+    if (member) return member;
+    desired.set(key, make(tid, key, id));
   };
 
   for (const entry of config.controllers) {
@@ -123,7 +132,7 @@ export function desiredControllers(
         );
         continue;
       }
-      admit(tid, (tid, key, id) => ({
+      const configured = admit(tid, (tid, key, id) => ({
         key,
         tid,
         id,
@@ -132,6 +141,10 @@ export function desiredControllers(
         ncc: eflagsNcc(dlpe.eflags),
         request: connectRequest(tid, sys, config.connection, {}),
       }));
+      if (configured?.origin === "configured" && configured.dlpe === undefined) {
+        configured.dlpe = dlpe;
+        configured.ncc = eflagsNcc(dlpe.eflags);
+      }
     }
   }
   return desired;

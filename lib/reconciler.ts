@@ -256,9 +256,14 @@ export class Reconciler {
     // connection that the restarted stacd does not know it made.
     if (changed) await this.#save();
     if (this.#stopped) return;
-    for (const d of actions.update) {
-      const m = this.#managed.get(d.key);
+    for (const update of actions.update) {
+      const m = this.#managed.get(update.key);
       if (!m) continue;
+      // While stafd's answer is unknown, a configured controller keeps the
+      // log page entry it had: its NCC bit has not been cleared.
+      const d = inputs.discovered === undefined && !update.dlpe && m.dlpe
+        ? { ...update, dlpe: m.dlpe, ncc: m.controller.spec.ncc }
+        : update;
       m.origin = d.origin;
       m.dlpe = d.dlpe;
       m.controller.update(this.#spec(d, inputs));

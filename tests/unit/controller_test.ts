@@ -492,6 +492,23 @@ Deno.test("Controller.kick() after giving up retries at once", async () => {
   assert.equal(controller.state, "connected");
 });
 
+Deno.test("Controller.kick() keeps the attempt count: a failed kick gives up again", async () => {
+  const { controller, kernel, advance, clock } = setup({
+    retry: { attemptsOnNcc: 2 },
+    spec: { ncc: true },
+  });
+  kernel.script(TRADDR, refused(), refused(), refused());
+  controller.start();
+  await settle();
+  await advance(3_000);
+  controller.kick();
+  await settle();
+  assert.equal(kernel.connects.length, 3);
+  assert.equal(controller.attempts, 3);
+  assert.equal(controller.state, "given-up");
+  assert.equal(clock.pending, 0);
+});
+
 Deno.test("Controller.kick() does nothing to a connected controller or a pending retry", async () => {
   const { controller, kernel, clock } = setup();
   kernel.script(TRADDR, refused());

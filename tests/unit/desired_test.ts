@@ -322,19 +322,19 @@ Deno.test("desiredControllers() reads the NCC bit of a discovered entry's eflags
   assert.deepEqual([...set.values()].map((d) => d.ncc), [true, false]);
 });
 
-Deno.test("desiredControllers() lets a configured controller win over the same one discovered", () => {
+Deno.test("desiredControllers() lets a configured controller win over the same one discovered, with its log page entry", () => {
   const config = fromLines([controllerLine("192.168.1.20", ";kato=7")]);
+  const dlpe = logEntry({ traddr: "192.168.1.20", eflags: "4" });
   const { set } = desired({
     config,
-    discovered: [
-      page([logEntry({ traddr: "192.168.1.20" }), logEntry({ traddr: "192.168.1.21" })]),
-    ],
+    discovered: [page([dlpe, logEntry({ traddr: "192.168.1.21" })])],
   });
   assert.equal(set.size, 2);
   const same = [...set.values()].find((d) => d.tid.traddr === "192.168.1.20")!;
   assert.equal(same.origin, "configured");
-  assert.equal(same.dlpe, undefined);
-  assert.equal(same.request.options?.kato, 7);
+  assert.equal(same.request.options?.kato, 7, "with its configured options");
+  assert.deepEqual(same.dlpe, dlpe, "and the log page entry, so that NCC applies to it");
+  assert.equal(same.ncc, true);
 });
 
 Deno.test("desiredControllers() keys equal addresses in different spellings once", () => {

@@ -464,6 +464,48 @@ Deno.test("Reconciler reload retries a controller that gave up at once", async (
   assert.equal(reconciler.managed[0]!.controller.connected, true);
 });
 
+Deno.test("Reconciler reload gives a controller that gave up one attempt, not a new count", async () => {
+  const head = `${SCOPE}\nconnect-attempts-on-ncc=2\n`;
+  const discovered = [page([logEntry({ traddr: "10.0.1.1", eflags: "4" })])];
+  const retry = { ...UPSTREAM_RETRY, attemptsOnNcc: 2 };
+  const { kernel, reconciler, clock, set, pass, advance } = setup();
+  kernel.script("10.0.1.1", ...Array.from({ length: 5 }, () => new Error("refused")));
+  set(config([], head), { discovered, retry });
+  await pass();
+  await advance(3_000);
+  const controller = reconciler.managed[0]!.controller;
+  assert.equal(controller.state, "given-up");
+  set(config([], head), { discovered, retry }, { reload: true });
+  await pass();
+  assert.equal(kernel.connects.length, 3, "retried at once");
+  assert.equal(controller.attempts, 3, "the count goes on");
+  assert.equal(controller.state, "given-up", "and it gives up again at once");
+  assert.equal(clock.pending, 0, "no retry timer");
+});
+
+Deno.test("Reconciler applies connect-attempts-on-ncc to a controller both configured and discovered", async () => {
+  const head = `${SCOPE}\nconnect-attempts-on-ncc=2\n`;
+  const retry = { ...UPSTREAM_RETRY, attemptsOnNcc: 2 };
+  const dlpe = logEntry({ traddr: "10.0.0.1", eflags: "4" });
+  const { kernel, reconciler, set, pass, advance } = setup();
+  kernel.script("10.0.0.1", ...Array.from({ length: 5 }, () => new Error("refused")));
+  set(config(["10.0.0.1"], head), { discovered: [page([dlpe])], retry });
+  await pass();
+  await advance(3_000);
+  await advance(60_000);
+  const [m] = reconciler.managed;
+  assert.equal(reconciler.managed.length, 1);
+  assert.equal(m!.origin, "configured");
+  assert.deepEqual(m!.dlpe, dlpe, "list_controllers(true) shows it");
+  assert.equal(kernel.connects.length, 2);
+  assert.equal(m!.controller.state, "given-up");
+  set(config(["10.0.0.1"], head), { discovered: undefined, retry });
+  await pass();
+  assert.deepEqual(m!.dlpe, dlpe, "stafd's answer unknown: the entry and its NCC bit stay");
+  assert.equal(m!.controller.state, "given-up");
+  assert.equal(kernel.connects.length, 2, "no retry because stafd went quiet");
+});
+
 Deno.test("Reconciler retries a given-up controller at once when a new log page clears NCC", async () => {
   const head = `${SCOPE}\nconnect-attempts-on-ncc=2\n`;
   const retry = { ...UPSTREAM_RETRY, attemptsOnNcc: 2 };
