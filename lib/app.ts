@@ -91,7 +91,6 @@ export async function startApp(o: AppOptions): Promise<App> {
     daemon,
     log,
     lastKnownFile: store.path,
-    configSoakMs: timers.configSoakMs,
     kernelOptions: (await o.kernelSupport)?.options,
     readAttribute: o.readAttribute,
   });

@@ -9,6 +9,7 @@ import type { Clock, Timer } from "./clock.ts";
 import type { ConnectRequest } from "./fabrics_options.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import type { Logger } from "./logger.ts";
+import { timerText } from "./timer_text.ts";
 
 /** The side effects a controller needs from the kernel (real: libnvme + sysfs; tests: a fake). */
 export interface Kernel {
@@ -105,10 +106,11 @@ export class Controller {
   get attempts(): number {
     return this.#attempts;
   }
-  /** `60.0s [off]` / `3.0s [on]`, the form upstream's `retry connect timer` uses. */
+  /** `60.0s [off]` / `3.0s [2.5s]` (seconds left), as upstream's `retry connect timer`. */
   get retryTimerText(): string {
-    const delay = this.#retry?.delayMs ?? this.#lastDelayMs;
-    return `${(delay / 1000).toFixed(1)}s [${this.#retry ? "on" : "off"}]`;
+    const retry = this.#retry;
+    if (!retry) return timerText(this.#lastDelayMs);
+    return timerText(retry.delayMs, retry.dueMs - this.#deps.clock.now());
   }
 
   /** Takes over `device`, a kernel connection found to be this controller (audit). */

@@ -3,7 +3,7 @@
  * and the config file watcher together. Every event only requests a
  * reconcile pass; the reconciler looks at the state itself.
  */
-import type { Clock, Timer } from "./clock.ts";
+import type { Clock } from "./clock.ts";
 import type { StafdReason } from "./dbus/stafd_follower.ts";
 import {
   type Configuration,
@@ -17,8 +17,9 @@ import type { Kernel, RetryPolicy } from "./controller.ts";
 import type { DiscoveredPage } from "./desired.ts";
 import type { LastKnownStore } from "./last_known.ts";
 import type { Logger } from "./logger.ts";
-import { Reconciler } from "./reconciler.ts";
+import { type PendingTimer, Reconciler } from "./reconciler.ts";
 import type { Notifier } from "./sd_notify.ts";
+import { timerText } from "./timer_text.ts";
 import type { IfaceOfAddress } from "./transport_id.ts";
 import type { UdevEvent } from "./udev_event.ts";
 
@@ -181,7 +182,7 @@ export class Daemon {
   stafdPages(pages: DiscoveredPage[] | undefined, reason: StafdReason): void {
     if (this.#stopping) return;
     const { clock, timers, log } = this.#deps;
-    this.#pendingPages?.cancel();
+    this.#pendingPages?.timer.cancel();
     this.#pendingPages = undefined;
     if (pages === undefined) {
       if (reason === "vanished") this.#stafdVanished = true;
@@ -193,13 +194,26 @@ export class Daemon {
     this.#stafdVanished = false;
     const soak = Math.max(timers.configSoakMs, this.#returnedUntil - now);
     log.debug(`stafd: ${pages.length} log pages (${reason}); applied in ${soak} ms`);
-    this.#pendingPages = clock.after(soak, () => {
+    const timer = clock.after(soak, () => {
       this.#pendingPages = undefined;
       this.setDiscovered(pages, 0);
     });
+    this.#pendingPages = { timer, delayMs: soak, dueMs: now + soak };
   }
 
-  #pendingPages: Timer | undefined;
+  /**
+   * process_info's `config soak timer`, one timer as upstream's: stafd's
+   * answer waiting, else the pending pass; when off, the soak the next
+   * stafd answer gets (10 s while stafd is away, as upstream sets it).
+   */
+  soakTimerText(): string {
+    const { clock, timers } = this.#deps;
+    const running = this.#pendingPages ?? this.reconciler.passTimer;
+    if (running) return timerText(running.delayMs, running.dueMs - clock.now());
+    return timerText(this.#stafdVanished ? timers.stafdReturnedSoakMs : timers.configSoakMs);
+  }
+
+  #pendingPages: PendingTimer | undefined;
   /** stafd left the bus and has not answered since. */
   #stafdVanished = false;
   #returnedUntil = 0;
@@ -220,7 +234,7 @@ export class Daemon {
     this.#stopping = true;
     const { log, notifier, udev } = this.#deps;
     notifier.notify("STOPPING=1");
-    this.#pendingPages?.cancel();
+    this.#pendingPages?.timer.cancel();
     // Each step on its own: one failing must not keep the others from running.
     const steps: [string, () => unknown][] = [
       ["config watcher", () => this.#configWatcher.close()],

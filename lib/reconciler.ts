@@ -20,6 +20,7 @@ import { decodeLastKnown, encodeLastKnown, type LastKnownStore } from "./last_kn
 import type { Logger } from "./logger.ts";
 import { type ManagedOrigin, plan, type Policy } from "./reconcile.ts";
 import { resolveHostNames, type Resolver } from "./resolve.ts";
+import { timerText } from "./timer_text.ts";
 import {
   type IfaceOfAddress,
   makeTid,
@@ -29,6 +30,20 @@ import {
   tidKey,
   type TransportId,
 } from "./transport_id.ts";
+
+/** Upstream's terminator audit period (CtrlTerminator.DISPOSAL_AUDIT_PERIOD_SEC). */
+export const TERMINATOR_AUDIT_MS = 30_000;
+
+/** A running timer: the delay it was set for, and when it fires (clock time). */
+export interface TimerState {
+  delayMs: number;
+  dueMs: number;
+}
+
+/** A running timer with its handle. */
+export interface PendingTimer extends TimerState {
+  timer: Timer;
+}
 
 export interface ReconcilerDeps {
   clock: Clock;
@@ -65,7 +80,9 @@ export class Reconciler {
   readonly #managed = new Map<string, Managed>();
   readonly #disposals = new Set<Promise<void>>();
   #inputs: Inputs | undefined;
-  #timer: { timer: Timer; dueMs: number } | undefined;
+  #timer: PendingTimer | undefined;
+  /** Disposals waiting for a connect in flight (upstream's terminator), and since when. */
+  #terminator = { waiting: 0, sinceMs: 0 };
   #running: Promise<void> | undefined;
   #again = false;
   #kickOnNextPass = false;
@@ -81,9 +98,22 @@ export class Reconciler {
     return [...this.#managed.values()];
   }
 
-  /** The soak timer, in upstream's `1.5s [off]` form. */
-  soakTimerText(soakMs: number): string {
-    return `${(soakMs / 1000).toFixed(1)}s [${this.#timer ? "on" : "off"}]`;
+  /** The pending pass (the end of a soak), if one is requested. */
+  get passTimer(): TimerState | undefined {
+    return this.#timer && { delayMs: this.#timer.delayMs, dueMs: this.#timer.dueMs };
+  }
+
+  /**
+   * process_info's `terminator.audit timer`. Upstream's terminator checks
+   * every 30 s whether the connects that hold up a disposal are over; here
+   * the disposal itself waits for them, and the timer shows, as upstream's
+   * would, the seconds left in the current 30 s while one waits.
+   */
+  terminatorTimerText(): string {
+    const { waiting, sinceMs } = this.#terminator;
+    if (waiting === 0) return timerText(TERMINATOR_AUDIT_MS);
+    const elapsed = (this.#deps.clock.now() - sinceMs) % TERMINATOR_AUDIT_MS;
+    return timerText(TERMINATOR_AUDIT_MS, TERMINATOR_AUDIT_MS - elapsed);
   }
 
   /** New inputs (config, stafd's pages). `reload` retries idle controllers at the next pass. */
@@ -135,6 +165,7 @@ export class Reconciler {
     if (this.#timer && this.#timer.dueMs <= due) return;
     this.#timer?.timer.cancel();
     this.#timer = {
+      delayMs,
       dueMs: due,
       timer: clock.after(delayMs, () => {
         this.#timer = undefined;
@@ -311,7 +342,13 @@ export class Reconciler {
 
   #dispose(m: Managed, disconnect: boolean): void {
     this.#managed.delete(m.key);
-    const done = m.controller.dispose(disconnect).finally(() => this.#disposals.delete(done));
+    const terminator = this.#terminator;
+    const waits = m.controller.state === "connecting";
+    if (waits && terminator.waiting++ === 0) terminator.sinceMs = this.#deps.clock.now();
+    const done = m.controller.dispose(disconnect).finally(() => {
+      this.#disposals.delete(done);
+      if (waits) terminator.waiting--;
+    });
     this.#disposals.add(done);
   }
 

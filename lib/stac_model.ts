@@ -14,7 +14,6 @@ export interface StacModelOptions {
   daemon: Daemon;
   log: Logger;
   lastKnownFile: string;
-  configSoakMs: number;
   /** Options the kernel's /dev/nvme-fabrics accepts (undefined: unknown). */
   kernelOptions: ReadonlySet<string> | undefined;
   /** Reads one attribute of /sys/class/nvme/<device>; tests inject a fake. */
@@ -114,10 +113,10 @@ export function createStacModel(
         hostkey: sys.hostKey ? "<redacted>" : null,
         symname: sys.hostSymname ?? null,
         "last known config file": options.lastKnownFile,
-        "config soak timer": daemon.reconciler.soakTimerText(options.configSoakMs),
+        "config soak timer": daemon.soakTimerText(),
         "kernel support.TP8013": kernel ? pyBool(kernel.has("discovery")) : "Unknown",
         "kernel support.host_iface": kernel ? pyBool(kernel.has("host_iface")) : "Unknown",
-        "kernel support.dhchap_secret": kernel ? pyBool(kernel.has("dhchap_secret")) : "Unknown",
+        "terminator.audit timer": daemon.reconciler.terminatorTimerText(),
       };
     },
     listControllers(detailed) {

@@ -92,6 +92,7 @@ export function fakeStacModel(
         "config soak timer": "1.5s [off]",
         "kernel support.TP8013": "True",
         "kernel support.host_iface": "True",
+        "terminator.audit timer": "30.0s [off]",
       };
     },
     listControllers(detailed) {

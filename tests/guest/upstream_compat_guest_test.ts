@@ -23,6 +23,7 @@ import {
 } from "./nvme_host.ts";
 import { stacdConf, StacdProcess, TEST_TIMER_SCALE } from "./stacd_process.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
+import { UPSTREAM_PROCESS_INFO_KEYS } from "../upstream_keys.ts";
 
 const debian13 = Deno.env.get("GUEST_PLATFORM") === "debian13";
 /** Debian's nvme-stas package installs these; they are the policies users run with. */
@@ -59,20 +60,8 @@ const DETAILED_KEYS = [
   "retry connect timer",
   "serial",
 ].sort();
-/** The process keys of upstream 2.4.1's `stacctl status` that the contract requires (8). */
-const STATUS_KEYS = [
-  "config soak timer",
-  "controllers",
-  "hostid",
-  "hostkey",
-  "hostnqn",
-  "kernel support.TP8013",
-  "kernel support.host_iface",
-  "last known config file",
-  "log-level",
-  "symname",
-  "tron",
-];
+/** The keys of upstream 2.4.1's `stacctl status`: process_info's and `controllers`. */
+const STATUS_KEYS = [...UPSTREAM_PROCESS_INFO_KEYS, "controllers"];
 
 /** Runs a command (as nobody with `asNobody`) and collects its output. */
 async function run(

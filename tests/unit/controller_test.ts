@@ -250,7 +250,7 @@ Deno.test("Controller.update() with NCC cleared resets the count and retries at 
   assert.equal(kernel.connects.length, 3, "a connect without waiting for a timer");
   assert.equal(controller.attempts, 1, "counted from zero again");
   assert.equal(controller.state, "retry-wait");
-  assert.equal(controller.retryTimerText, "3.0s [on]");
+  assert.equal(controller.retryTimerText, "3.0s [3.0s]");
 });
 
 Deno.test("Controller.update() with NCC cleared during a retry wait retries at once", async () => {
@@ -294,7 +294,7 @@ Deno.test("Controller retries 3 s after udev removed its device, with attempts r
   assert.equal(controller.device, undefined);
   assert.equal(controller.state, "retry-wait");
   assert.equal(controller.attempts, 0);
-  assert.equal(controller.retryTimerText, "3.0s [on]");
+  assert.equal(controller.retryTimerText, "3.0s [3.0s]");
   await advance(2_999);
   assert.equal(kernel.connects.length, 2);
   await advance(1);
@@ -476,23 +476,7 @@ Deno.test("Controller.dispose() logs a failed disconnect instead of throwing", a
   assert.match(sink.text(), /ERROR: .* \| nvme0 - Disconnect failed: Device or resource busy/);
 });
 
-Deno.test("Controller.kick() after giving up retries at once", async () => {
-  const { controller, kernel, advance } = setup({
-    retry: { attemptsOnNcc: 2 },
-    spec: { ncc: true },
-  });
-  kernel.script(TRADDR, refused(), refused());
-  controller.start();
-  await settle();
-  await advance(3_000);
-  assert.equal(controller.state, "given-up");
-  controller.kick();
-  await settle();
-  assert.equal(kernel.connects.length, 3);
-  assert.equal(controller.state, "connected");
-});
-
-Deno.test("Controller.kick() keeps the attempt count: a failed kick gives up again", async () => {
+Deno.test("Controller.kick() after giving up retries at once, keeping the attempt count", async () => {
   const { controller, kernel, advance, clock } = setup({
     retry: { attemptsOnNcc: 2 },
     spec: { ncc: true },
@@ -501,12 +485,17 @@ Deno.test("Controller.kick() keeps the attempt count: a failed kick gives up aga
   controller.start();
   await settle();
   await advance(3_000);
+  assert.equal(controller.state, "given-up");
   controller.kick();
   await settle();
   assert.equal(kernel.connects.length, 3);
-  assert.equal(controller.attempts, 3);
+  assert.equal(controller.attempts, 3, "a reload is one more attempt, not a new count");
   assert.equal(controller.state, "given-up");
   assert.equal(clock.pending, 0);
+  controller.kick();
+  await settle();
+  assert.equal(kernel.connects.length, 4);
+  assert.equal(controller.state, "connected");
 });
 
 Deno.test("Controller.kick() does nothing to a connected controller or a pending retry", async () => {
@@ -526,15 +515,17 @@ Deno.test("Controller.kick() does nothing to a connected controller or a pending
   assert.equal(controller.state, "connected");
 });
 
-Deno.test("Controller.retryTimerText reads like upstream's retry connect timer", async () => {
+Deno.test("Controller.retryTimerText reads like upstream's retry connect timer, seconds left included", async () => {
   const { controller, kernel, advance } = setup();
   assert.equal(controller.retryTimerText, "60.0s [off]", "before any failure, as upstream's");
   kernel.script(TRADDR, refused(), refused());
   controller.start();
   await settle();
-  assert.equal(controller.retryTimerText, "3.0s [on]");
-  await advance(3_000);
-  assert.equal(controller.retryTimerText, "60.0s [on]");
+  assert.equal(controller.retryTimerText, "3.0s [3.0s]");
+  await advance(1_250);
+  assert.equal(controller.retryTimerText, "3.0s [1.75s]");
+  await advance(1_750);
+  assert.equal(controller.retryTimerText, "60.0s [60.0s]");
   await advance(60_000);
   assert.equal(controller.state, "connected");
   assert.equal(controller.retryTimerText, "60.0s [off]");

@@ -264,6 +264,23 @@ Deno.test("Reconciler.stop() waits for a connect in flight and records its devic
   assert.deepEqual(saved(store).map((e) => e.device), ["nvme0"]);
 });
 
+Deno.test("Reconciler's terminator.audit timer runs while a disposal waits for a connect in flight", async () => {
+  const { kernel, reconciler, set, pass, advance } = setup();
+  const gate = kernel.hold("10.0.0.1");
+  set(config(["10.0.0.1"]));
+  await pass();
+  assert.equal(reconciler.terminatorTimerText(), "30.0s [off]");
+  set(config([]));
+  await pass();
+  assert.equal(reconciler.terminatorTimerText(), "30.0s [30.0s]", "waiting for the connect");
+  await advance(31_000);
+  assert.equal(reconciler.terminatorTimerText(), "30.0s [29.0s]", "a new 30 s, as upstream's");
+  gate.resolve();
+  await settle();
+  assert.deepEqual(kernel.disconnects, ["nvme0"]);
+  assert.equal(reconciler.terminatorTimerText(), "30.0s [off]");
+});
+
 Deno.test("Reconciler.stop() during a pass issues no connect and no disconnect", async () => {
   const lookup = new Deferred<{ address: string; family: number }[]>();
   const { kernel, reconciler, set, pass } = setup({ resolver: () => lookup.promise });
@@ -297,14 +314,14 @@ Deno.test("Reconciler.requestPass() collapses a burst of 100 requests into one p
   const { kernel, reconciler, set, advance } = setup();
   set(config([]));
   for (let i = 0; i < 100; i++) reconciler.requestPass(1_500);
-  assert.equal(reconciler.soakTimerText(1_500), "1.5s [on]");
+  assert.deepEqual(reconciler.passTimer, { delayMs: 1_500, dueMs: 1_500 });
   await advance(1_499);
   assert.equal(kernel.listCalls, 0);
   await advance(1);
   assert.equal(kernel.listCalls, 1);
   await advance(60_000);
   assert.equal(kernel.listCalls, 1);
-  assert.equal(reconciler.soakTimerText(1_500), "1.5s [off]");
+  assert.equal(reconciler.passTimer, undefined);
 });
 
 Deno.test("Reconciler.requestPass() brings a pending pass forward, never back", async () => {
@@ -426,7 +443,7 @@ Deno.test("Reconciler retries a controller whose device vanished from sysfs with
   await pass();
   const c = reconciler.managed[0]!.controller;
   assert.equal(c.state, "retry-wait");
-  assert.equal(c.retryTimerText, "3.0s [on]");
+  assert.equal(c.retryTimerText, "3.0s [3.0s]");
   await advance(3_000);
   assert.equal(kernel.connects.length, 2);
   assert.equal(c.connected, true);

@@ -17,13 +17,14 @@ import {
   stacdConfig,
   sysConfig,
 } from "./fakes.ts";
+import { UPSTREAM_PROCESS_INFO_KEYS } from "../upstream_keys.ts";
 
 /** A daemon managing one configured controller at 192.168.1.10, and its model over `sysfs`. */
-async function connectedModel(sysfs: Record<string, string>) {
+async function connectedModel(sysfs: Record<string, string>, clock = new FakeClock()) {
   const log = createLogger(new MemorySink());
   const daemon = new Daemon({ confFile: "/nonexistent/stacd.conf" }, {
     log,
-    clock: new FakeClock(),
+    clock,
     kernel: new FakeKernel(),
     store: new MemoryStore(),
     notifier: { notify: () => {} },
@@ -40,7 +41,6 @@ async function connectedModel(sysfs: Record<string, string>) {
     daemon,
     log,
     lastKnownFile: "/run/stacd/last-known-config",
-    configSoakMs: 1_500,
     kernelOptions: new Set(["host_iface"]),
     readAttribute: (_device, attribute) => sysfs[attribute],
   });
@@ -76,6 +76,40 @@ Deno.test("list_controllers(true) shows a controller connected at the first atte
     assert.equal(shown?.connected, "True");
     assert.equal(shown?.["connect attempts"], "0");
     assert.equal(shown?.["retry connect timer"], "60.0s [off]");
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("process_info() has upstream's keys, terminator.audit timer included, and its timer texts", async () => {
+  const { daemon, model } = await connectedModel({ transport: "tcp\n" });
+  try {
+    const info = model.processInfo();
+    assert.deepEqual(Object.keys(info).sort(), UPSTREAM_PROCESS_INFO_KEYS);
+    assert.equal(info["config soak timer"], "1.5s [off]");
+    assert.equal(info["terminator.audit timer"], "30.0s [off]");
+  } finally {
+    await daemon.stop();
+  }
+});
+
+Deno.test("process_info()'s config soak timer shows the seconds left of stafd's soak, 10 s once stafd left", async () => {
+  const clock = new FakeClock();
+  const { daemon, model } = await connectedModel({ transport: "tcp\n" }, clock);
+  const soak = () => model.processInfo()["config soak timer"];
+  try {
+    daemon.stafdPages([], "appeared");
+    await clock.advance(500);
+    assert.equal(soak(), "1.5s [1.0s]");
+    await clock.advance(1_000);
+    daemon.stafdPages(undefined, "vanished");
+    await clock.advance(1_500);
+    assert.equal(soak(), "10.0s [off]", "the next answer waits 10 s, as upstream sets it");
+    daemon.stafdPages([], "appeared");
+    await clock.advance(2_500);
+    assert.equal(soak(), "10.0s [7.5s]");
+    await clock.advance(7_500);
+    assert.equal(soak(), "1.5s [off]");
   } finally {
     await daemon.stop();
   }
