@@ -6,7 +6,7 @@
  * not take off our socket stay bounded.
  */
 import assert from "node:assert/strict";
-import { connectSystemBus, DBusError, Message, Variant } from "../../lib/dbus/bus_connection.ts";
+import { connectSystemBus, Message, Variant } from "../../lib/dbus/bus_connection.ts";
 import { authenticate, BusSocket, DBUS_DAEMON } from "../../lib/dbus/bus_socket.ts";
 import {
   STAC_BUS_NAME,
@@ -27,32 +27,58 @@ import { type FakeStacModel, fakeStacModel } from "../dbus/fake_stac_model.ts";
 import { STAC_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { startStacFixture } from "../dbus/stac_fixture.ts";
 import { listControllersCall } from "../dbus/flood_client.ts";
+import { BurstFlags, type BurstOutcome, type BurstRequest } from "../dbus/burst_worker.ts";
 
 /**
- * Makes the model's first list_controllers take `ms` of the event loop, so
- * that calls sent meanwhile wait in stacd's socket and arrive in one read.
+ * Calls from Worker callers (tests/dbus/burst_worker.ts), each `counts[i]`
+ * list_controllers(true) at once, that reach stacd in one read: the
+ * model's first list_controllers holds the event loop until every worker
+ * has had its calls routed by the bus, the second worker sending only
+ * after the first. Returns each worker's outcome, in order.
  */
-function stallFirstList(model: FakeStacModel, ms: number): void {
+async function burstsWhileHeld(
+  model: FakeStacModel,
+  address: string,
+  counts: [number, number?],
+): Promise<BurstOutcome[]> {
+  const flags = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  const last = counts.length === 2 ? BurstFlags.second : BurstFlags.first;
   const list = model.listControllers.bind(model);
   let first = true;
   model.listControllers = (detailed) => {
     if (first) {
       first = false;
-      const until = performance.now() + ms;
-      while (performance.now() < until) { /* busy: the event loop is held */ }
+      Atomics.store(flags, BurstFlags.held, 1);
+      Atomics.notify(flags, BurstFlags.held);
+      Atomics.wait(flags, last, 0, 30_000); // held: what the workers send waits in our socket
     }
     return list(detailed);
   };
-}
-
-/** `count` list_controllers(true) calls written at once on one connection; their outcomes. */
-async function burst(address: string, count: number): Promise<(Message | DBusError)[]> {
+  const outcomes = counts.map((count, i) => {
+    const worker = new Worker(new URL("../dbus/burst_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const outcome = new Promise<BurstOutcome>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<BurstOutcome>) => resolve(event.data);
+      worker.onerror = (event) => reject(new Error(event.message));
+    });
+    const request: BurstRequest = {
+      address,
+      count: count!,
+      flags,
+      after: i === 0 ? BurstFlags.held : BurstFlags.first,
+      raise: i === 0 ? BurstFlags.first : BurstFlags.second,
+    };
+    worker.postMessage(request);
+    return outcome;
+  });
   const bus = BusSocket.open(address);
   try {
     await bus.ready;
-    // Queued in one turn: the socket writes them in one go.
-    const calls = Array.from({ length: count }, () => bus.call(listControllersCall()));
-    return await Promise.all(calls.map((c) => c.catch((e: DBusError) => e)));
+    const held = bus.call(listControllersCall()); // the call that holds the loop
+    const results = await Promise.all(outcomes);
+    await held;
+    return results;
   } finally {
     await bus.close();
   }
@@ -109,37 +135,28 @@ Deno.test("a property Set flagged NO_REPLY_EXPECTED still changes it (dbus-send 
 
 Deno.test("equal reads arriving together are computed once and all get the same reply", async () => {
   const model = fakeStacModel({ controllers: 50 });
-  stallFirstList(model, 200);
   await using f = await startStacFixture(model);
-  const first = burst(f.bus.address, 1);
-  await new Promise((resolve) => setTimeout(resolve, 50)); // the first call is being computed
-  const replies = await burst(f.bus.address, 10);
-  await first;
-  assert.ok(replies.every((r) => r instanceof Message), String(replies));
-  const bodies = new Set(replies.map((r) => JSON.stringify((r as Message).body)));
+  const [outcome] = await burstsWhileHeld(model, f.bus.address, [10]);
+  assert.deepEqual(outcome!.errors, []);
+  const bodies = new Set(outcome!.bodies);
+  assert.equal(outcome!.bodies.length, 10);
   assert.equal(bodies.size, 1);
   assert.equal(JSON.parse([...bodies][0]!)[0].length, 50);
-  // The first call, then the ten that waited behind it: one computation for the ten.
+  // The call that held the loop, then the ten that waited behind it: one computation for the ten.
   assert.equal(model.calls.listControllers, 2);
 });
 
 Deno.test("a caller past its budget gets LimitsExceeded while another caller is answered", async () => {
   const model = fakeStacModel();
-  stallFirstList(model, 200);
   await using f = await startStacFixture(model);
-  const first = burst(f.bus.address, 1);
-  await new Promise((resolve) => setTimeout(resolve, 50));
   // Both arrive while stacd is busy: the flood, then one call from someone else.
   // Fewer than the bus's own limit (128 pending calls per connection): the refusals are stacd's.
-  const flood = burst(f.bus.address, MAX_CALLS_IN_FLIGHT + 36);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const other = burst(f.bus.address, 1);
-  const [floodOutcomes, [otherOutcome]] = await Promise.all([flood, other, first]);
-  const refused = floodOutcomes.filter((r) => r instanceof DBusError);
-  assert.ok(refused.length > 0, "none of the flood refused");
-  assert.ok(refused.every((e) => (e as DBusError).type === LIMITS_EXCEEDED), String(refused[0]));
-  assert.ok(floodOutcomes.some((r) => r instanceof Message), "the flood's first calls answered");
-  assert.ok(otherOutcome instanceof Message, `the other caller got ${otherOutcome}`);
+  const [flood, other] = await burstsWhileHeld(model, f.bus.address, [MAX_CALLS_IN_FLIGHT + 36, 1]);
+  assert.equal(flood!.errors.length, 36, "the calls past the budget are refused");
+  assert.ok(flood!.errors.every((e) => e === LIMITS_EXCEEDED), flood!.errors[0]);
+  assert.equal(flood!.bodies.length, MAX_CALLS_IN_FLIGHT, "the flood's first calls answered");
+  assert.deepEqual(other!.errors, [], "the other caller is answered");
+  assert.equal(other!.bodies.length, 1);
 });
 
 /** A bus that stops reading a connection once 1 MiB of what it sent is still undelivered. */
@@ -213,7 +230,11 @@ Deno.test("replies the bus does not take stay bounded: per caller, and in all", 
     const sampling = setInterval(() => most = Math.max(most, stacd.bus.queuedBytes), 5);
     // Each never-reading caller gets up to 128 calls past the bus (its pending-reply limit).
     for (let i = 0; i < 12; i++) readers.push(await nonReader(bus.socketPath, 128));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Until the bus stopped reading us (a loaded machine takes longer), then a while more.
+    for (const until = Date.now() + 30_000; most <= 1024 * 1024 && Date.now() < until;) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     clearInterval(sampling);
     const replyBytes = 60 * 1024; // a 50-controller list_controllers(true), and then some
     assert.ok(most > 1024 * 1024, `the bus stopped reading us: ${most} bytes queued at most`);
