@@ -81,7 +81,9 @@ export function kernelOptionString({ target, host, options = {} }: ConnectReques
   if (target.hostTraddr) parts.push(`host_traddr=${target.hostTraddr}`);
   if (target.hostIface) parts.push(`host_iface=${target.hostIface}`);
   if (target.trsvcid) parts.push(`trsvcid=${target.trsvcid}`);
-  parts.push(`hostnqn=${host.hostnqn}`, `hostid=${host.hostid}`);
+  parts.push(`hostnqn=${host.hostnqn}`);
+  // An empty `hostid=` is refused by the kernel (EINVAL); left out, the kernel picks one.
+  if (host.hostid) parts.push(`hostid=${host.hostid}`);
   const discovery = target.subsysnqn === DISCOVERY_NQN;
   if (!discovery && host.dhchapKey) parts.push(`dhchap_secret=${host.dhchapKey}`);
   if (!discovery && options.dhchapCtrlKey) {

@@ -22,6 +22,15 @@ Deno.test("kernelOptionString() writes the identity first, then only the options
   );
 });
 
+Deno.test("kernelOptionString() leaves hostid out when there is none (the kernel refuses it empty)", () => {
+  const s = kernelOptionString({ target, host: { ...host, hostid: "" } });
+  assert.equal(
+    s,
+    "nqn=nqn.2026-11.io.test:s1,transport=tcp,traddr=192.168.1.10,trsvcid=4420," +
+      "hostnqn=nqn.2014-08.org.nvmexpress:uuid:h",
+  );
+});
+
 Deno.test("kernelOptionString() passes host-traddr, host-iface and a ctrl-loss-tmo of -1", () => {
   const s = kernelOptionString({
     target: { ...target, hostTraddr: "192.168.1.2", hostIface: "eth1" },
