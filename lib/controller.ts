@@ -1,7 +1,8 @@
 /**
  * One I/O controller's life (contract 6): connect (or adopt an existing
  * kernel connection), retry on failure (3 s, then every 60 s), stop after N
- * attempts when the subsystem is Not Connected to the CDC, retry after the
+ * attempts when the subsystem is Not Connected to the CDC, give up at once
+ * on a connect that must not be made (fail closed), retry after the
  * kernel removed the device, and disconnect only when told to, never while
  * a connect is still in flight.
  */
@@ -21,6 +22,18 @@ export interface Kernel {
   connect(request: ConnectRequest): Promise<string>;
   /** Deletes the kernel controller `device`. */
   disconnect(device: string): Promise<void>;
+}
+
+/**
+ * A connect that must not be made (fail closed, contract 6): retrying cannot
+ * help until the configuration or the kernel changes. `setting` is the
+ * config option concerned; the message never holds a key.
+ */
+export class ConnectRefusedError extends Error {
+  constructor(readonly setting: string, message: string) {
+    super(message);
+    this.name = "ConnectRefusedError";
+  }
 }
 
 /** Retry timing (contract 6); tests shorten it through STACD_TEST_TIMER_SCALE. */
@@ -56,6 +69,11 @@ export interface ControllerSpec {
   ncc: boolean;
   /** connect-attempts-on-ncc as configured now (0 = never stop); else the retry policy's. */
   attemptsOnNcc?: number;
+  /**
+   * Why this controller must not be connected (e.g. the host key it would
+   * use is malformed); an existing kernel connection is still adopted.
+   */
+  refused?: ConnectRefusedError;
 }
 
 export type ControllerState =
@@ -235,6 +253,7 @@ export class Controller {
       if (existing) {
         this.#connected(existing.device, "Adopted existing connection");
       } else {
+        if (this.#spec.refused) throw this.#spec.refused;
         this.#attempts++;
         const device = await kernel.connect(this.#spec.request);
         if (this.#isDisposed()) {
@@ -282,6 +301,13 @@ export class Controller {
   #failed(error: unknown): void {
     const { log, retry } = this.#deps;
     const reason = message(error);
+    if (error instanceof ConnectRefusedError) {
+      // Not retried: one error, then nothing until a reload or a new spec.
+      log.error(`${this.id} | nvme? - Not connected: ${reason}`);
+      this.#state = "given-up";
+      this.#deps.onChange?.(this);
+      return;
+    }
     const limit = this.#spec.attemptsOnNcc ?? retry.attemptsOnNcc;
     if (this.#spec.ncc && limit > 0 && this.#attempts >= limit) {
       log.info(

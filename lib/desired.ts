@@ -6,6 +6,7 @@
  */
 import type { StacdConfig } from "./config/stacd_conf.ts";
 import type { SysConfig } from "./config/sys_conf.ts";
+import { ConnectRefusedError } from "./controller.ts";
 import { type DiscoveryLogEntry, eflagsNcc, treqRequiresSecureChannel } from "./discovery_log.ts";
 import type { ConnectRequest, FabricsOptions } from "./fabrics_options.ts";
 import {
@@ -31,6 +32,8 @@ export interface DesiredController {
   /** The log page entry it came from (discovered controllers). */
   dlpe?: DiscoveryLogEntry;
   ncc: boolean;
+  /** Why it must not be connected (fail closed); see {@linkcode hostKeyRefusal}. */
+  refused?: ConnectRefusedError;
 }
 
 /** One discovery controller's log page, as stafd reports it (already validated). */
@@ -110,6 +113,7 @@ export function desiredControllers(
         hostKey: entry.dhchapSecret,
         ctrlKey: entry.dhchapCtrlSecret,
       }),
+      refused: hostKeyRefusal(sys, entry.dhchapSecret),
     }));
   }
 
@@ -140,6 +144,7 @@ export function desiredControllers(
         dlpe,
         ncc: eflagsNcc(dlpe.eflags),
         request: connectRequest(tid, sys, config.connection, {}),
+        refused: hostKeyRefusal(sys, undefined),
       }));
       if (configured?.origin === "configured" && configured.dlpe === undefined) {
         configured.dlpe = dlpe;
@@ -211,6 +216,22 @@ export function connectRequest(
     },
     options: { ...options, dhchapCtrlKey: keys.ctrlKey },
   };
+}
+
+/**
+ * Why a controller must not connect because it would use the sys.conf host
+ * key (it has no `dhchap-secret` of its own) and that key is malformed:
+ * connecting without it would silently drop authentication.
+ */
+export function hostKeyRefusal(
+  sys: SysConfig,
+  ownKey: string | undefined,
+): ConnectRefusedError | undefined {
+  if (ownKey !== undefined || sys.hostKeyProblem === undefined) return undefined;
+  return new ConnectRefusedError(
+    "key",
+    `${sys.hostKeyProblem} (sys.conf [Host] key), and it has no dhchap-secret of its own`,
+  );
 }
 
 /** Host names among the configured tcp/rdma traddrs: what resolve.ts must look up. */

@@ -1,6 +1,7 @@
 /**
  * What the running kernel's fabrics driver can take (contract 6: host-iface
- * and the DH-HMAC-CHAP keys are passed only where the kernel supports them).
+ * and the DH-HMAC-CHAP keys are passed only where the kernel supports them,
+ * and a controller key it cannot take keeps that controller unconnected).
  *
  * /dev/nvme-fabrics lists the option names the driver parses (kernel >=
  * 5.17), but for DH-HMAC-CHAP that list is not enough: Debian 12's 6.1 lists
@@ -58,7 +59,8 @@ const LEAST_CAPABLE: FabricsSupport = { options: new Set(), authentication: fals
  * {@linkcode supportedRequest}, so the two cannot disagree on which settings those are.
  */
 export function dependsOnSupport(request: ConnectRequest): boolean {
-  return supportedRequest(request, LEAST_CAPABLE).dropped.length > 0;
+  const { dropped, refused } = supportedRequest(request, LEAST_CAPABLE);
+  return dropped.length > 0 || refused !== undefined;
 }
 
 /** Parses what reading /dev/nvme-fabrics returns: `instance=-1,...,hostnqn=%s,...,tls`. */
@@ -70,16 +72,23 @@ export function parseOptionNames(text: string): ReadonlySet<string> | undefined 
 /** A connect request with what the kernel cannot take removed, and the config names of what was. */
 export interface SupportedRequest {
   request: ConnectRequest;
-  /** `dhchap-secret`, `dhchap-ctrl-secret`, `host-iface`: only those that were set. */
+  /** `dhchap-secret`, `host-iface`: only those that were set. */
   dropped: string[];
+  /**
+   * `dhchap-ctrl-secret` when it is set and the kernel cannot take it: the
+   * request must not be made at all (fail closed), since leaving the key out
+   * would connect without authenticating the controller.
+   */
+  refused?: string;
 }
 
 /**
  * Removes from `request` the settings `support` says the kernel cannot
- * take: the host key (`dhchap_secret`) and the controller key
- * (`dhchap_ctrl_secret`) without kernel authentication or when the driver
- * does not list them, and host-iface when the driver lists options but not
- * `host_iface`. Pure; `request` itself is not changed.
+ * take: the host key (`dhchap_secret`) without kernel authentication or
+ * when the driver does not list it (the target decides whether it needs
+ * one), and host-iface when the driver lists options but not `host_iface`.
+ * A controller key (`dhchap_ctrl_secret`) the kernel cannot take is not
+ * dropped but reported in `refused`. Pure; `request` itself is not changed.
  */
 export function supportedRequest(
   request: ConnectRequest,
@@ -94,16 +103,19 @@ export function supportedRequest(
     delete host.dhchapKey;
     dropped.push("dhchap-secret");
   }
-  if (options.dhchapCtrlKey && !(support.authentication && lists("dhchap_ctrl_secret"))) {
-    delete options.dhchapCtrlKey;
-    dropped.push("dhchap-ctrl-secret");
-  }
+  const refused = options.dhchapCtrlKey &&
+      !(support.authentication && lists("dhchap_ctrl_secret"))
+    ? "dhchap-ctrl-secret"
+    : undefined;
   if (target.hostIface && !lists("host_iface")) {
     delete target.hostIface;
     dropped.push("host-iface");
   }
-  if (dropped.length === 0) return { request, dropped };
-  return { request: { ...request, host, target, options }, dropped };
+  const result = dropped.length === 0 ? { request, dropped } : {
+    request: { ...request, host, target, options },
+    dropped,
+  };
+  return refused === undefined ? result : { ...result, refused };
 }
 
 async function readOptionNames(device: string): Promise<ReadonlySet<string> | undefined> {

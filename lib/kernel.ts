@@ -4,11 +4,12 @@
  * config layout is not verified for the installed version, connects go
  * through /dev/nvme-fabrics directly (the kernel's stable interface), which
  * the caller is told about once. Settings the running kernel cannot take
- * (DH-HMAC-CHAP keys without kernel authentication, host-iface where the
- * driver does not list it) are left out of every connect (contract 6), and
- * reported once per setting through `warn`.
+ * (the host's DH-HMAC-CHAP key without kernel authentication, host-iface
+ * where the driver does not list it) are left out of every connect
+ * (contract 6), and reported once per setting through `warn`; a controller
+ * key it cannot take fails that connect (ConnectRefusedError) instead.
  */
-import type { Kernel } from "./controller.ts";
+import { ConnectRefusedError, type Kernel } from "./controller.ts";
 import { connectViaFabricsDevice, deleteController } from "./fabrics_device.ts";
 import type { ConnectRequest } from "./fabrics_options.ts";
 import {
@@ -33,7 +34,6 @@ export interface RealKernelOptions {
 /** Why a setting is left out, by its config name. */
 const UNSUPPORTED: Record<string, string> = {
   "dhchap-secret": "the kernel has no NVMe authentication (DH-HMAC-CHAP)",
-  "dhchap-ctrl-secret": "the kernel has no NVMe authentication (DH-HMAC-CHAP)",
   "host-iface": "the kernel's nvme-fabrics does not take host_iface",
 };
 
@@ -71,9 +71,16 @@ export class RealKernel implements Kernel {
   async connect(request: ConnectRequest): Promise<string> {
     // Waiting for the support read only where it matters: at start-up it
     // completes only once the first pass gives the event loop back.
-    const { request: passed, dropped } = dependsOnSupport(request)
+    const { request: passed, dropped, refused } = dependsOnSupport(request)
       ? supportedRequest(request, await this.support())
       : { request, dropped: [] };
+    if (refused !== undefined) {
+      throw new ConnectRefusedError(
+        refused,
+        `${refused} is configured, so the host must authenticate the controller, ` +
+          "but the kernel cannot (no DH-HMAC-CHAP controller authentication)",
+      );
+    }
     for (const setting of dropped) {
       if (this.#warned.has(setting)) continue;
       this.#warned.add(setting);

@@ -13,6 +13,7 @@ import {
   type DesiredController,
   desiredControllers,
   type DiscoveredPage,
+  hostKeyRefusal,
   hostNamesToResolve,
 } from "./desired.ts";
 import type { KernelController } from "./kernel_controller.ts";
@@ -359,6 +360,7 @@ export class Reconciler {
       ncc: d.ncc,
       attemptsOnNcc: inputs.config.connectAttemptsOnNcc,
       matches: (k) => this.#matches(d.tid, k),
+      refused: d.refused,
     };
   }
 
@@ -370,6 +372,7 @@ export class Reconciler {
       ncc: false,
       matches: (k) => this.#matches(tid, k),
       request: connectRequest(tid, sys, { ...this.#inputs?.config.connection }, {}),
+      refused: hostKeyRefusal(sys, undefined),
     };
   }
 

@@ -26,6 +26,11 @@ export interface SysConfig {
   hostId?: string;
   /** The host's DH-HMAC-CHAP key; only set when well-formed. */
   hostKey?: string;
+  /**
+   * Why the configured host key is unusable (malformed), never quoting it;
+   * controllers that would use it are not connected (fail closed).
+   */
+  hostKeyProblem?: string;
   hostSymname?: string;
   /** Files a key was read from, for the caller to check with keyFileModeWarning(). */
   keyFiles: string[];
@@ -120,7 +125,15 @@ export function loadSysConfig(
     config.keyFiles.push(key[1]);
     const keyProblem = dhchapKeyProblem(key[0]);
     if (keyProblem === undefined) config.hostKey = key[0];
-    else warn("key", `the key read from ${safeName(key[1])} ${keyProblem}; no host key is used`);
+    else {
+      config.hostKeyProblem = `the host key read from ${safeName(key[1])} ${keyProblem}`;
+      warn(
+        "key",
+        `${config.hostKeyProblem}; controllers without a dhchap-secret of their own ` +
+          "are not connected",
+        "error",
+      );
+    }
   }
   const symname = resolve("symname");
   if (symname !== undefined) config.hostSymname = symname[0];

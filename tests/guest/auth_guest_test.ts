@@ -7,7 +7,8 @@
  * bidirectional; a wrong or missing key fails with a clear line and is
  * retried per the retry rules while everything else stays connected; a
  * malformed key is reported at load and never reaches the kernel. On Debian
- * 12 (6.1, no NVME_AUTH) keys are detected as unsupported and not passed.
+ * 12 (6.1, no NVME_AUTH) a host key is detected as unsupported and not
+ * passed, and a controller key refuses the connect (fail closed).
  * Runs only in the guest:
  *   deno run -A tests/guest/run_suite.ts --platform debian13 auth
  */
@@ -15,6 +16,7 @@ import assert from "node:assert/strict";
 import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
 import { readFabricsSupport } from "../../lib/fabrics_support.ts";
+import { ConnectRefusedError } from "../../lib/controller.ts";
 import { RealKernel } from "../../lib/kernel.ts";
 import { Libnvme } from "../../lib/libnvme.ts";
 import {
@@ -94,28 +96,38 @@ Deno.test(
 );
 
 Deno.test({
-  name: "on 6.1 the keys are left out of the connect, with a warning, and it still connects",
+  name: "on 6.1 a host key is left out with a warning and it connects; a controller key is refused",
   ignore: debian13,
   fn: async () => {
     const target = authTarget({ secured: [], open: ["nqn.2026-11.io.test:auth-open"] });
     const warnings: string[] = [];
     using lib = Libnvme.open();
     const kernel = new RealKernel(lib, { warn: (m) => warnings.push(m) });
+    const open = {
+      transport: "tcp",
+      traddr: "127.0.0.1",
+      trsvcid: "4420",
+      subsysnqn: "nqn.2026-11.io.test:auth-open",
+    };
     try {
+      // Fail closed: the host is to authenticate the controller and cannot.
+      await assert.rejects(
+        kernel.connect({
+          target: open,
+          host: { ...host, dhchapKey: generateKey() },
+          options: { dhchapCtrlKey: generateKey() },
+        }),
+        (error: unknown) =>
+          error instanceof ConnectRefusedError && error.setting === "dhchap-ctrl-secret",
+      );
+      assert.deepEqual(controllersOf(open.subsysnqn), [], "nothing was connected");
       const device = await kernel.connect({
-        target: {
-          transport: "tcp",
-          traddr: "127.0.0.1",
-          trsvcid: "4420",
-          subsysnqn: "nqn.2026-11.io.test:auth-open",
-        },
+        target: open,
         host: { ...host, dhchapKey: generateKey() },
-        options: { dhchapCtrlKey: generateKey() },
       });
       assert.equal(sysfsAttribute(device, "state"), "live");
-      assert.equal(warnings.length, 2, warnings.join("\n"));
+      assert.equal(warnings.length, 1, warnings.join("\n"));
       assert.match(warnings[0]!, /^dhchap-secret is configured but not passed: .*no NVMe auth/);
-      assert.match(warnings[1]!, /^dhchap-ctrl-secret is configured but not passed/);
     } finally {
       await deleteAllControllers();
       target.teardown();

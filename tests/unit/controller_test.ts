@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../lib/clock.ts";
 import {
+  ConnectRefusedError,
   Controller,
   type ControllerSpec,
   type RetryPolicy,
@@ -496,6 +497,46 @@ Deno.test("Controller.kick() after giving up retries at once, keeping the attemp
   await settle();
   assert.equal(kernel.connects.length, 4);
   assert.equal(controller.state, "connected");
+});
+
+const mustNotConnect = () =>
+  new ConnectRefusedError("dhchap-ctrl-secret", "dhchap-ctrl-secret is configured, but no");
+
+Deno.test("Controller fails closed on a refused connect: one ERROR, no retry until kicked", async () => {
+  const { controller, kernel, advance, sink } = setup();
+  kernel.script(TRADDR, mustNotConnect());
+  controller.start();
+  await settle();
+  assert.equal(controller.state, "given-up");
+  assert.equal(controller.connected, false);
+  await advance(600_000);
+  assert.equal(kernel.connects.length, 1, "not retried");
+  assert.deepEqual(sink.lines.map((l) => l.line), [
+    `ERROR: ${ID} | nvme? - Not connected: dhchap-ctrl-secret is configured, but no`,
+  ]);
+  controller.kick(); // a reload: tried again, once
+  await settle();
+  assert.equal(kernel.connects.length, 2);
+  assert.equal(controller.state, "connected");
+});
+
+Deno.test("Controller with a refused spec never asks the kernel to connect, but adopts", async () => {
+  {
+    const { controller, kernel, advance, sink } = setup({ spec: { refused: mustNotConnect() } });
+    controller.start();
+    await settle();
+    await advance(600_000);
+    assert.deepEqual(kernel.connects, []);
+    assert.equal(controller.state, "given-up");
+    assert.equal(sink.lines.filter((l) => l.line.startsWith("ERROR")).length, 1);
+  }
+  {
+    const { controller, kernel } = setup({ spec: { refused: mustNotConnect() } });
+    kernel.add({ device: "nvme4", traddr: TRADDR });
+    controller.start();
+    await settle();
+    assert.equal(controller.device, "nvme4", "an existing connection is kept");
+  }
 });
 
 Deno.test("Controller.kick() does nothing to a connected controller or a pending retry", async () => {

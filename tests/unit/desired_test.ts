@@ -106,6 +106,28 @@ Deno.test("desiredControllers() uses the sys.conf host key when the entry has no
   assert.equal([...set.values()][0]!.request.host.dhchapKey, KEY);
 });
 
+Deno.test("desiredControllers(): a malformed sys.conf host key refuses every controller that would use it", () => {
+  const { set } = desired({
+    config: fromLines([
+      controllerLine("192.168.1.10"),
+      controllerLine("192.168.1.11", `;dhchap-secret=${KEY}`),
+    ]),
+    sys: sysConfig({
+      hostKeyProblem: "the host key read from /etc/nvme/hostkey is not valid base64",
+    }),
+    discovered: [page([logEntry({ traddr: "192.168.1.20" })])],
+  });
+  const refused = new Map([...set.values()].map((d) => [d.tid.traddr, d.refused?.message]));
+  assert.equal(
+    refused.get("192.168.1.10"),
+    "the host key read from /etc/nvme/hostkey is not valid base64 (sys.conf [Host] key), " +
+      "and it has no dhchap-secret of its own",
+  );
+  assert.equal(refused.get("192.168.1.11"), undefined, "its own key is fine");
+  assert.match(refused.get("192.168.1.20") ?? "", /^the host key read from/, "discovered");
+  assert.equal([...set.values()][0]!.request.host.dhchapKey, undefined);
+});
+
 Deno.test("desiredControllers() skips configured entries found invalid at load time", () => {
   const config = fromLines([
     controllerLine("192.168.1.10"),

@@ -88,17 +88,27 @@ Deno.test("readFabricsSupport(): an unreadable /dev/nvme-fabrics (old kernel) li
   assert.deepEqual(await k.read(), { options: undefined, authentication: false });
 });
 
-Deno.test("supportedRequest() leaves both keys out where the kernel cannot authenticate", () => {
-  const { request: passed, dropped } = supportedRequest(request, {
-    options: parseOptionNames(OPTIONS_6_1),
-    authentication: false,
-  });
-  assert.deepEqual(dropped, ["dhchap-secret", "dhchap-ctrl-secret"]);
+Deno.test("supportedRequest() leaves the host key out where the kernel cannot authenticate", () => {
+  const { request: passed, dropped, refused } = supportedRequest(
+    { ...request, options: { kato: 30 } },
+    { options: parseOptionNames(OPTIONS_6_1), authentication: false },
+  );
+  assert.deepEqual(dropped, ["dhchap-secret"]);
+  assert.equal(refused, undefined);
   assert.equal(passed.host.dhchapKey, undefined);
-  assert.equal(passed.options?.dhchapCtrlKey, undefined);
   assert.equal(passed.options?.kato, 30, "other options stay");
   assert.equal(passed.target.hostIface, "eth1");
   assert.equal(request.host.dhchapKey, KEY, "the caller's request is not changed");
+});
+
+Deno.test("supportedRequest() refuses a controller key the kernel cannot authenticate with (fail closed)", () => {
+  const { request: passed, dropped, refused } = supportedRequest(request, {
+    options: parseOptionNames(OPTIONS_6_1),
+    authentication: false,
+  });
+  assert.equal(refused, "dhchap-ctrl-secret");
+  assert.deepEqual(dropped, ["dhchap-secret"]);
+  assert.ok(passed.options?.dhchapCtrlKey !== undefined, "not silently dropped");
 });
 
 Deno.test("supportedRequest() passes the keys where the kernel authenticates", () => {
@@ -108,13 +118,14 @@ Deno.test("supportedRequest() passes the keys where the kernel authenticates", (
   assert.equal(result.request, request);
 });
 
-Deno.test("supportedRequest() drops only the key whose option the kernel does not list", () => {
+Deno.test("supportedRequest() refuses a controller key whose option the kernel does not list", () => {
   const options = new Set(
     [...parseOptionNames(OPTIONS_6_1)!].filter((o) => o !== "dhchap_ctrl_secret"),
   );
-  const { request: passed, dropped } = supportedRequest(request, { options, authentication: true });
-  assert.deepEqual(dropped, ["dhchap-ctrl-secret"]);
-  assert.equal(passed.host.dhchapKey, KEY);
+  const result = supportedRequest(request, { options, authentication: true });
+  assert.deepEqual(result.dropped, []);
+  assert.equal(result.refused, "dhchap-ctrl-secret");
+  assert.equal(result.request.host.dhchapKey, KEY);
 });
 
 Deno.test("supportedRequest() drops host-iface where the driver does not list host_iface", () => {
@@ -146,10 +157,7 @@ Deno.test("dependsOnSupport(): only a request with a key or host-iface waits for
   ];
   for (const [what, r] of variants) {
     assert.equal(dependsOnSupport(r), true, what);
-    assert.equal(
-      supportedRequest(r, least).dropped.length,
-      1,
-      `${what} is what a kernel may not take`,
-    );
+    const { dropped, refused } = supportedRequest(r, least);
+    assert.equal(dropped.length + (refused ? 1 : 0), 1, `${what} is what a kernel may not take`);
   }
 });

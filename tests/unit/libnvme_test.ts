@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Libnvme, NvmeError, UnverifiedLayoutError } from "../../lib/libnvme.ts";
+import { ConnectRefusedError } from "../../lib/controller.ts";
 import { RealKernel } from "../../lib/kernel.ts";
 import { FABRICS_CONFIG_LAYOUTS } from "../../ffi/libnvme.ts";
 
@@ -73,6 +74,24 @@ Deno.test("an unverified libnvme version is refused, naming it and the verified 
   });
   // stacd still runs: connects take the option-string path instead.
   assert.equal(new RealKernel(nvme).connectPath, "fabrics-device");
+});
+
+Deno.test("RealKernel refuses a controller key the kernel cannot authenticate with", async () => {
+  using nvme = Libnvme.open();
+  const warnings: string[] = [];
+  const support = { options: undefined, authentication: false };
+  const kernel = new RealKernel(nvme, { support, warn: (m) => warnings.push(m) });
+  const ctrlKey = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
+  await assert.rejects(
+    kernel.connect({ target, host, options: { dhchapCtrlKey: ctrlKey } }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConnectRefusedError, "a refusal, not a failed connect");
+      assert.equal(error.setting, "dhchap-ctrl-secret");
+      assert.ok(!error.message.includes("DHHC"), "the message never holds the key");
+      return true;
+    },
+  );
+  assert.deepEqual(warnings, []);
 });
 
 Deno.test("RealKernel reads one controller and disconnects through its delete_controller", async () => {

@@ -118,16 +118,22 @@ Deno.test("loadSysConfig() warns about a host ID that is not a UUID", () => {
   ]);
 });
 
-Deno.test("loadSysConfig() drops a malformed host key and never quotes it", () => {
+Deno.test("loadSysConfig(): a malformed host key is an error naming file and option, never the key", () => {
   const fs = fakeFs({ "/etc/stas/sys.conf": `[Host]\nnqn=${NQN}\nkey=${BAD_KEY}\n` });
   const { config, diagnostics } = loadSysConfig(fs);
   assert.equal(config.hostKey, undefined);
-  assert.deepEqual(config.keyFiles, ["/etc/stas/sys.conf"]);
-  const warnings = diagnostics.filter((d) => d.level === "warning");
-  assert.equal(warnings.length, 1);
   assert.equal(
-    warnings[0]?.message,
-    "[Host] key: the key read from /etc/stas/sys.conf fails its CRC-32 check (mistyped?); no host key is used",
+    config.hostKeyProblem,
+    "the host key read from /etc/stas/sys.conf fails its CRC-32 check (mistyped?)",
+  );
+  assert.deepEqual(config.keyFiles, ["/etc/stas/sys.conf"]);
+  const errors = diagnostics.filter((d) => d.level === "error");
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]?.option, "key");
+  assert.equal(
+    errors[0]?.message,
+    "[Host] key: the host key read from /etc/stas/sys.conf fails its CRC-32 check (mistyped?); " +
+      "controllers without a dhchap-secret of their own are not connected",
   );
 });
 
