@@ -25,7 +25,13 @@ import {
   readU64,
   storePointer,
 } from "../ffi/pointers.ts";
-import type { ConnectTarget, FabricsOptions, HostIdentity } from "./fabrics_options.ts";
+import { scrub } from "./config/diagnostics.ts";
+import {
+  type ConnectTarget,
+  type FabricsOptions,
+  type HostIdentity,
+  redactOptionString,
+} from "./fabrics_options.ts";
 import {
   decodeDiscoveryLog,
   DISCOVERY_LOG_ENTRY_SIZE,
@@ -381,12 +387,7 @@ class MemoryLog {
       this.#consumed += n;
     }
     if (chunks.length === 0) return "";
-    const text = chunks.map((c) => new TextDecoder().decode(c)).join("");
-    return text
-      .split("\n")
-      .map((line) => line.replace(/^[\w]+: /, "").trim())
-      .filter((line) => line.length > 0)
-      .join("; ");
+    return libnvmeLogText(chunks.map((c) => new TextDecoder().decode(c)).join(""));
   }
 
   close(): void {
@@ -394,6 +395,20 @@ class MemoryLog {
     this.#libc.symbols.fclose(this.stream);
     this.stream = null;
   }
+}
+
+/**
+ * What libnvme logged, as one line without its function prefixes, with
+ * every DH-HMAC-CHAP key cut out: libnvme 1.3 logs the whole connect option
+ * string, keys included, at LOG_ERR when it cannot parse the kernel's reply
+ * ("Failed to parse ctrl info for ..."), and this text reaches stacd's log.
+ */
+export function libnvmeLogText(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => scrub(redactOptionString(line.replace(/^[\w]+: /, "").trim())))
+    .filter((line) => line.length > 0)
+    .join("; ");
 }
 
 function detectVersion(lib: Lib): string {

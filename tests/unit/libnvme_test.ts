@@ -4,7 +4,7 @@
  * not crash; connects that succeed are tested in the guest.
  */
 import assert from "node:assert/strict";
-import { Libnvme, NvmeError, UnverifiedLayoutError } from "../../lib/libnvme.ts";
+import { Libnvme, libnvmeLogText, NvmeError, UnverifiedLayoutError } from "../../lib/libnvme.ts";
 import { ConnectRefusedError } from "../../lib/controller.ts";
 import { RealKernel } from "../../lib/kernel.ts";
 import { FABRICS_CONFIG_LAYOUTS } from "../../ffi/libnvme.ts";
@@ -74,6 +74,22 @@ Deno.test("an unverified libnvme version is refused, naming it and the verified 
   });
   // stacd still runs: connects take the option-string path instead.
   assert.equal(new RealKernel(nvme).connectPath, "fabrics-device");
+});
+
+Deno.test("libnvmeLogText() cuts the keys out of libnvme 1.3's failed-parse error", () => {
+  const hostKey = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
+  const ctrlKey = "DHHC-1:01:dGhpcyBpcyBub3QgYSByZWFsIGtleSwgb25seSBhIHRlc3Q=:";
+  // What libnvme 1.3's __nvmf_add_ctrl logs at LOG_ERR (fabrics.c), keys last as it orders them.
+  const logged = `__nvmf_add_ctrl: Failed to parse ctrl info for "nqn=${target.subsysnqn},` +
+    `transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${host.hostnqn},hostid=${host.hostid},` +
+    `dhchap_secret=${hostKey},dhchap_ctrl_secret=${ctrlKey}"\nnvmf_add_ctrl: bare ${hostKey}\n`;
+  const text = libnvmeLogText(logged);
+  for (const secret of [hostKey, ctrlKey, hostKey.split(":")[2]!, ctrlKey.split(":")[2]!]) {
+    assert.ok(!text.includes(secret), "a key (or its base64 body) reached the text");
+  }
+  assert.match(text, /^Failed to parse ctrl info for "nqn=nqn\.2026-11\.io\.test:none,/);
+  assert.match(text, /,dhchap_secret=<redacted>,dhchap_ctrl_secret=<redacted>/);
+  assert.match(text, /; bare <redacted>$/);
 });
 
 Deno.test("RealKernel refuses a controller key the kernel cannot authenticate with", async () => {
