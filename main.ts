@@ -15,6 +15,7 @@ import { acquireInstanceLock, AlreadyRunningError } from "./lib/instance_lock.ts
 import { Libnvme } from "./lib/libnvme.ts";
 import { RealKernel } from "./lib/kernel.ts";
 import { createLogger, stdoutSink, syslogSink } from "./lib/logger.ts";
+import { prepareRuntimeDir, UntrustedRuntimeDirError } from "./lib/runtime_dir.ts";
 import { UdevMonitor } from "./lib/udev_monitor.ts";
 import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
 import { FABRICS_DEVICE } from "./lib/fabrics_device.ts";
@@ -73,9 +74,11 @@ async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise
   const dir = runtimeDir();
   let lock;
   try {
+    prepareRuntimeDir(dir);
     lock = acquireInstanceLock(dir);
   } catch (error) {
-    fail(error instanceof AlreadyRunningError ? error.message : `cannot lock ${dir}: ${error}`);
+    const known = error instanceof AlreadyRunningError || error instanceof UntrustedRuntimeDirError;
+    fail(known ? error.message : `cannot lock ${dir}: ${error}`);
   }
   const log = createLogger(
     command.syslog && !Deno.env.get("JOURNAL_STREAM") ? syslogSink() : stdoutSink(),

@@ -55,7 +55,7 @@ export function openLibc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
  * failed: synchronous FFI calls run on the JS thread, so nothing in between
  * touches it. (Nonblocking calls run elsewhere; their errno is out of reach.)
  */
-export function lastErrno(c: Libc): number {
+export function lastErrno(c: Pick<Libc, "__errno_location">): number {
   const location = c.__errno_location();
   return location === null ? 0 : new Deno.UnsafePointerView(location).getInt32();
 }
@@ -89,6 +89,6 @@ export function openPipe(c: Libc, flags: number): [number, number] {
 }
 
 /** strerror(3) text for `errno`, e.g. "No buffer space available". */
-export function errnoText(c: Libc, errno: number): string {
+export function errnoText(c: Pick<Libc, "strerror">, errno: number): string {
   return readCString(c.strerror(errno)) ?? `errno ${errno}`;
 }

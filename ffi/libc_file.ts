@@ -1,6 +1,7 @@
 /**
  * open(2) and flock(2) from libc: Deno's FsFile has no non-blocking lock,
- * and the single-instance lock must fail at once, not wait.
+ * and the single-instance lock must fail at once, not wait. open() here
+ * also takes O_NOFOLLOW, which Deno.open cannot ask for.
  */
 import { openLibrary } from "./loader.ts";
 
@@ -15,11 +16,17 @@ export const libcFileSymbols = {
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
+  // int *__errno_location(void);  (why open() failed, read right after it)
+  __errno_location: { parameters: [], result: "pointer" },
+  // char *strerror(int errnum);
+  strerror: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
 export const O_CLOEXEC = 0o2000000;
+/** Fail (ELOOP) rather than follow a symlink planted in the file's place (asm-generic value). */
+export const O_NOFOLLOW = 0o400000;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 

@@ -15,8 +15,7 @@ export interface HealthServer {
 export async function serveHealth(runtimeDir: string, status: () => string): Promise<HealthServer> {
   const path = `${runtimeDir}/${HEALTH_SOCKET}`;
   await Deno.remove(path).catch(() => {});
-  const listener = Deno.listen({ transport: "unix", path });
-  await Deno.chmod(path, 0o600);
+  const listener = listenPrivate(path);
   (async () => {
     for await (const conn of listener) {
       conn.write(new TextEncoder().encode(`${status()}\n`))
@@ -34,6 +33,22 @@ export async function serveHealth(runtimeDir: string, status: () => string): Pro
       Deno.removeSync(path);
     },
   };
+}
+
+/**
+ * A unix socket whose node is 0600 from the moment it exists: bound under
+ * umask 0177 instead of chmod'ed after listen, which left a moment in which
+ * anyone could connect. The umask is the process's: set and restored
+ * around the one synchronous bind, and at worst it makes a file another
+ * thread creates meanwhile more private, never less.
+ */
+export function listenPrivate(path: string): Deno.UnixListener {
+  const old = Deno.umask(0o177);
+  try {
+    return Deno.listen({ transport: "unix", path });
+  } finally {
+    Deno.umask(old);
+  }
 }
 
 /** Asks the running daemon; resolves true when it answered "ok..." within `timeoutMs`. */

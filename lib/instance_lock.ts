@@ -4,7 +4,16 @@
  * drops it when the process dies, even on SIGKILL). The file holds the
  * owner's PID so that a second instance can name it.
  */
-import { LOCK_EX, LOCK_NB, O_CLOEXEC, O_CREAT, O_RDWR, openLibcFile } from "../ffi/libc_file.ts";
+import { errnoText, lastErrno } from "../ffi/libc.ts";
+import {
+  LOCK_EX,
+  LOCK_NB,
+  O_CLOEXEC,
+  O_CREAT,
+  O_NOFOLLOW,
+  O_RDWR,
+  openLibcFile,
+} from "../ffi/libc_file.ts";
 import { cstr } from "../ffi/pointers.ts";
 
 export class AlreadyRunningError extends Error {
@@ -25,10 +34,12 @@ export function acquireInstanceLock(runtimeDir: string): InstanceLock {
   const path = `${runtimeDir}/stacd.lock`;
   const lib = openLibcFile();
   const c = lib.symbols;
-  const fd = c.open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
+  // O_NOFOLLOW: a symlink in the lock's place must not make stacd truncate its target.
+  const fd = c.open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600);
   if (fd < 0) {
+    const reason = errnoText(c, lastErrno(c)); // e.g. "Too many levels of symbolic links"
     lib.close();
-    throw new Error(`Cannot open ${path}: ${whyNotOpened(path)}`);
+    throw new Error(`Cannot open ${path}: ${reason}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     c.close(fd);
@@ -54,18 +65,4 @@ export function acquireInstanceLock(runtimeDir: string): InstanceLock {
       lib.close();
     },
   };
-}
-
-/**
- * The OS's reason why `path` cannot be opened for writing (e.g. "Read-only
- * file system"), asked again through Deno, so that the one-line failure
- * says what to fix.
- */
-function whyNotOpened(path: string): string {
-  try {
-    Deno.openSync(path, { read: true, write: true, create: true }).close();
-    return "reason unknown";
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
 }

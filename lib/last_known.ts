@@ -104,8 +104,13 @@ export function fileStore(runtimeDir: string): LastKnownStore {
       const temp = `${path}.${Deno.pid}.tmp`;
       try {
         Deno.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
-        Deno.writeTextFileSync(temp, text, { mode: 0o600 });
-        Deno.chmodSync(temp, 0o600); // mode is masked by the umask on creation
+        // Created new (O_EXCL), never opened through whatever is there: a
+        // symlink planted in its place must not make stacd write its target.
+        // What a crash left behind (stacd is often PID 1 in a container) goes first.
+        removeIfThere(temp);
+        using file = Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
+        const bytes = new TextEncoder().encode(text);
+        for (let n = 0; n < bytes.length;) n += file.writeSync(bytes.subarray(n));
         Deno.renameSync(temp, path);
         return Promise.resolve();
       } catch (error) {
@@ -118,4 +123,13 @@ export function fileStore(runtimeDir: string): LastKnownStore {
       }
     },
   };
+}
+
+/** unlink(2), which removes a symlink itself; nothing there is fine. */
+function removeIfThere(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }

@@ -4,7 +4,8 @@
  * controllers and says "Unable to save last known config"; once the
  * directory is usable again the next change is saved. Read-only from the
  * start, stacd cannot take its single-instance lock: it exits at once with
- * the reason and touches no connection.
+ * the reason and touches no connection; so it does when the directory is
+ * one that someone other than root could change.
  * Runs only in the guest: deno task faults runtime
  */
 import assert from "node:assert/strict";
@@ -120,5 +121,31 @@ faultTest("runtime directory read-only from the start", async (record) => {
   record.survived = true; // exited cleanly, as it should
   watch.assertClean();
   assert.deepEqual(controllers().map((c) => c.subsysnqn), [t.nqns[0]], "nothing else connected");
+  record.stateCorrect = true;
+});
+
+faultTest("runtime directory others could change: refused at start", async (record) => {
+  using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
+  record.injected = "owned by nobody; mode 0777";
+  const cases: [string, (dir: string) => Promise<void>, RegExp][] = [
+    ["owned by nobody", (dir) => Deno.chown(dir, 65534, 65534), /owned by uid 65534, not 0/],
+    ["mode 0777", (dir) => Deno.chmod(dir, 0o777), /writable by group or others \(mode 0777\)/],
+  ];
+  for (const [what, spoil, why] of cases) {
+    const s = await scratch();
+    await Deno.writeTextFile(s.confFile, stacdConf(t.nqns));
+    await Deno.mkdir(s.runtimeDir, { mode: 0o700 });
+    await spoil(s.runtimeDir);
+    await using stacd = new StacdProcess(s);
+    const { code } = await stacd.child.status;
+    await stacd.stop();
+    assert.notEqual(code, 0, `${what}: stacd refuses to run`);
+    const reason = stacd.lines.find((l) => /^stacd: runtime directory/.test(l));
+    assert.match(reason ?? "", why, `${what}: one line says why\n${stacd.log}`);
+    assert.deepEqual([...Deno.readDirSync(s.runtimeDir)], [], `${what}: nothing written there`);
+    record.notes.push(`${what}: exit ${code}`);
+  }
+  record.survived = true; // exited cleanly, as it should
+  assert.deepEqual(controllers(), [], "nothing connected");
   record.stateCorrect = true;
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkHealth, HEALTH_SOCKET, serveHealth } from "../../lib/health.ts";
+import { checkHealth, HEALTH_SOCKET, listenPrivate, serveHealth } from "../../lib/health.ts";
 
 Deno.test("--health answers true while the daemon serves its socket (mode 0600), false after", async () => {
   const dir = await Deno.makeTempDir();
@@ -30,6 +30,21 @@ Deno.test("--health gives up after its timeout when nobody answers", async () =>
     listener.close();
     held.forEach((c) => c.close());
     await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listenPrivate() makes the socket node 0600 from the start, whatever the umask", async () => {
+  const dir = await Deno.makeTempDir();
+  const umask = Deno.umask(0o022); // a usual umask: alone, it would leave the node 0755
+  try {
+    using listener = listenPrivate(`${dir}/s.sock`);
+    // Read before anything else runs: no chmod can have come in between.
+    assert.equal(Deno.lstatSync(`${dir}/s.sock`).mode! & 0o777, 0o600);
+    assert.equal(Deno.umask(0o022), 0o022, "the process's umask is restored");
+    assert.ok(listener.addr);
+  } finally {
+    Deno.umask(umask);
     await Deno.remove(dir, { recursive: true });
   }
 });

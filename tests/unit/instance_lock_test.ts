@@ -32,3 +32,19 @@ Deno.test("a lock file that cannot be opened is reported with the OS's reason", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a symlink planted in the lock file's place is refused, its target untouched", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/run`);
+    await Deno.writeTextFile(`${dir}/victim`, "precious\n");
+    await Deno.symlink(`${dir}/victim`, `${dir}/run/stacd.lock`);
+    assert.throws(
+      () => acquireInstanceLock(`${dir}/run`),
+      /Cannot open .*stacd\.lock: Too many levels of symbolic links/,
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/victim`), "precious\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -187,3 +187,20 @@ Deno.test("fileStore() replaces a file others could read with a 0600 one", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fileStore() never writes through a symlink planted in its temporary file's place", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "stacd-last-known-" });
+  try {
+    const store = fileStore(dir);
+    await Deno.writeTextFile(`${dir}/victim`, "precious\n");
+    await Deno.symlink(`${dir}/victim`, `${store.path}.${Deno.pid}.tmp`);
+    const text = encodeLastKnown(ENTRIES);
+    await store.save(text);
+    assert.equal(await Deno.readTextFile(`${dir}/victim`), "precious\n");
+    assert.ok((await Deno.lstat(store.path)).isFile, "the saved file is a file, not the link");
+    assert.equal(await store.load(), text);
+    assert.equal((await Deno.stat(store.path)).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
