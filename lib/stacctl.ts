@@ -7,7 +7,14 @@
 import { parseArgs } from "node:util";
 import { DBusError } from "./dbus/bus_connection.ts";
 import { StacClient } from "./dbus/stac_client.ts";
-import { controllerBlocks, controllersTable, showValue, statusText } from "./stacctl_format.ts";
+import {
+  controllerBlocks,
+  controllersTable,
+  jsonText,
+  showValue,
+  statusText,
+  visible,
+} from "./stacctl_format.ts";
 import { COMPATIBLE_WITH, VERSION } from "./version.ts";
 
 export const STACCTL_USAGE =
@@ -99,8 +106,7 @@ export async function runStacctl(args: string[], io: StacctlIo = consoleIo): Pro
   const parsed = parse(args, io);
   if ("exit" in parsed) return parsed.exit;
   const { command, detailed, json } = parsed;
-  const show = (value: unknown, text: () => string) =>
-    io.out(json ? JSON.stringify(value, null, 2) : text());
+  const show = (value: unknown, text: () => string) => io.out(json ? jsonText(value) : text());
   let client: StacClient | undefined;
   try {
     const c = client = await StacClient.connect({ address: io.address, timeoutMs: io.timeoutMs });
@@ -134,7 +140,8 @@ export async function runStacctl(args: string[], io: StacctlIo = consoleIo): Pro
     }
     return 0;
   } catch (error) {
-    io.err(explain(error, command));
+    // An error's text may quote what stacd (or the bus) sent.
+    io.err(visible(explain(error, command)));
     return 1;
   } finally {
     await client?.close();

@@ -3,18 +3,44 @@
  * `ls -d` and `status`. Upstream printed Python reprs; these show the same
  * information in a form meant for people (scripts use --json). Values keep
  * upstream's spelling (True/False/None) so documentation reads the same.
+ * Every string comes from stacd and, through it, from targets: control
+ * characters are shown escaped, never sent to the terminal.
  */
 
 /** A list_controllers dict, possibly merged with controller_info's. */
 export type Controller = Readonly<Record<string, unknown>>;
 
-/** `v` as text: strings as they are, booleans and null as upstream shows them. */
+/**
+ * What a terminal acts on or uses to reorder text: C0 controls (ESC, CR,
+ * ...), DEL, C1 controls (CSI is U+009B), the line and paragraph
+ * separators, and the bidirectional marks, embeddings, overrides and
+ * isolates. A target's model or serial number may hold any of them.
+ */
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/** Those of {@linkcode UNSAFE} that JSON.stringify leaves raw (it escapes C0 itself). */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+const hex = (c: string, width: number) => c.charCodeAt(0).toString(16).padStart(width, "0");
+
+/** `text` with every character of {@linkcode UNSAFE} shown as an escape: `\x1b`, `\u202e`. */
+export function visible(text: string): string {
+  return text.replace(UNSAFE, (c) => c <= "\u00ff" ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`);
+}
+
+/** `value` as JSON (indented by `indent`), with every character of {@linkcode UNSAFE} escaped. */
+export function jsonText(value: unknown, indent = 2): string {
+  return JSON.stringify(value, null, indent).replace(UNSAFE_IN_JSON, (c) => `\\u${hex(c, 4)}`);
+}
+
+/** `v` as text: strings made {@linkcode visible}, booleans and null as upstream shows them. */
 export function showValue(v: unknown): string {
-  if (typeof v === "string") return v;
+  if (typeof v === "string") return visible(v);
   if (v === true) return "True";
   if (v === false) return "False";
   if (v === null || v === undefined) return "None";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  return typeof v === "object" ? jsonText(v, 0) : String(v);
 }
 
 function field(c: Controller, key: string): string {
@@ -57,9 +83,10 @@ export function controllersTable(controllers: readonly Controller[]): string {
 /** `key  value` lines, keys sorted (as upstream's pprint sorts them) and aligned, indented. */
 export function keyValues(dict: Readonly<Record<string, unknown>>, indent = "  "): string {
   const keys = Object.keys(dict).sort();
-  const width = Math.max(0, ...keys.map((k) => k.length));
-  return keys.map((k) => `${indent}${`${k}:`.padEnd(width + 1)}  ${showValue(dict[k])}`.trimEnd())
-    .join("\n");
+  const width = Math.max(0, ...keys.map((k) => visible(k).length));
+  return keys.map((k) =>
+    `${indent}${`${visible(k)}:`.padEnd(width + 1)}  ${showValue(dict[k])}`.trimEnd()
+  ).join("\n");
 }
 
 /** One controller's title: device, then what identifies it. */

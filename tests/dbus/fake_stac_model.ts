@@ -19,7 +19,12 @@ interface FakeController {
   config: Record<string, string>;
 }
 
-function controller(device: string, subsysnqn: string, config: Record<string, string> = {}) {
+function controller(
+  device: string,
+  subsysnqn: string,
+  config: Record<string, string> = {},
+  over: Record<string, string> = {},
+) {
   const id = {
     transport: "tcp",
     traddr: "127.0.0.1",
@@ -42,6 +47,7 @@ function controller(device: string, subsysnqn: string, config: Record<string, st
     "retry connect timer": "60.0s [off]",
     dlpe: "None",
     "dlpe.eflags.ncc": "False",
+    ...over,
   };
   return { public: id, detail, config };
 }
@@ -55,10 +61,16 @@ export interface FakeStacModel extends StacModel {
 
 /** The fake: two connected controllers, nvme0 and nvme2 (nvme2 with a DH-HMAC-CHAP key). */
 export function fakeStacModel(
-  options: { leaky?: boolean; throwing?: boolean; controllers?: number } = {},
+  options: {
+    leaky?: boolean;
+    throwing?: boolean;
+    controllers?: number;
+    /** Detail fields (model, serial, ...) nvme0 reports instead of the usual ones. */
+    detail?: Record<string, string>;
+  } = {},
 ): FakeStacModel {
   const controllers: FakeController[] = [
-    controller("nvme0", "nqn.2026-11.io.test:s9"),
+    controller("nvme0", "nqn.2026-11.io.test:s9", {}, options.detail),
     controller("nvme2", "nqn.2026-11.io.test:s13", { "dhchap-secret": SECRET }),
   ];
   for (let i = 2; i < (options.controllers ?? 2); i++) {

@@ -8,7 +8,13 @@ import { DBUS_DAEMON } from "../../lib/dbus/bus_socket.ts";
 import assert from "node:assert/strict";
 import { connectSystemBus } from "../../lib/dbus/bus_connection.ts";
 import { runStacctl, UNREACHABLE } from "../../lib/stacctl.ts";
-import { controllersTable, showValue } from "../../lib/stacctl_format.ts";
+import {
+  controllerBlocks,
+  controllersTable,
+  jsonText,
+  showValue,
+  statusText,
+} from "../../lib/stacctl_format.ts";
 import { fakeStacModel, HOST_NQN } from "../dbus/fake_stac_model.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 import { denoAsNobody, type Ran, run, startStacFixture } from "../dbus/stac_fixture.ts";
@@ -195,4 +201,39 @@ Deno.test("controllersTable() adds HOST-NQN only when controllers use several ho
   assert.match(controllersTable([c, { ...c, "host-nqn": "nqn.other" }]), /SUBSYSNQN +HOST-NQN\n/);
   assert.equal(controllersTable([]), "No I/O controllers.");
   assert.deepEqual([true, false, null, "x", 3].map(showValue), ["True", "False", "None", "x", "3"]);
+});
+
+/** A model and serial number a hostile target could report: title change, CR, CSI, RLO. */
+const HOSTILE = { model: "\x1b]0;owned\x07Linux\x7f", serial: "AB\rCD\u009b2J\u202eEF\u2028" };
+// deno-lint-ignore no-control-regex
+const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+Deno.test("stacctl ls -d and status show a target's control characters escaped, never raw", async () => {
+  const model = fakeStacModel({ detail: HOSTILE });
+  await using f = await startStacFixture(model);
+  for (const args of [["ls", "-d"], ["status"]]) {
+    const ran = await inProcess(args, f.bus.address);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.doesNotMatch(ran.stdout, RAW, `${args.join(" ")}: a raw control character`);
+    assert.match(ran.stdout, /^ {2}model: +\\x1b\]0;owned\\x07Linux\\x7f$/m);
+    assert.match(ran.stdout, /^ {2}serial: +AB\\x0dCD\\x9b2J\\u202eEF\\u2028$/m);
+  }
+  const json = await inProcess(["ls", "-d", "--json"], f.bus.address);
+  assert.doesNotMatch(json.stdout, RAW, "--json: a raw control character");
+  assert.deepEqual(JSON.parse(json.stdout)[0].serial, HOSTILE.serial, "the JSON still decodes");
+});
+
+Deno.test("the formatters escape control characters in keys, values and objects alike", () => {
+  const c = { device: "nvme0", subsysnqn: "nqn.\x1b[2Jx", "odd\rkey": "v", dlpe: { t: "\u202e" } };
+  const texts = [
+    controllersTable([c]),
+    controllerBlocks([c]),
+    statusText({ hostnqn: "\u2066x", controllers: [c] }),
+    jsonText(c),
+    showValue(c.dlpe),
+  ];
+  for (const text of texts) assert.doesNotMatch(text, RAW, text);
+  assert.match(controllersTable([c]), /nqn\.\\x1b\[2Jx$/m);
+  assert.match(controllerBlocks([c]), /^ {2}odd\\x0dkey: +v$/m);
+  assert.equal(showValue(c.dlpe), '{"t":"\\u202e"}');
 });
