@@ -18,7 +18,10 @@ export interface Kernel {
   list(): Promise<KernelController[]>;
   /** One of them, read alone (cheaper than list() with many); undefined if it is gone. */
   controller(device: string): Promise<KernelController | undefined>;
-  /** Connects; resolves with the device name (nvmeX). */
+  /**
+   * Connects; resolves with the device name (nvmeX). Rejects with
+   * {@linkcode ConnectRefusedError} when the connect must not be made at all.
+   */
   connect(request: ConnectRequest): Promise<string>;
   /** Deletes the kernel controller `device`. */
   disconnect(device: string): Promise<void>;
