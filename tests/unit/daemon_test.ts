@@ -12,8 +12,11 @@ import { Daemon, TIMERS, type UdevEventSource } from "../../lib/daemon.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
 import type { UdevEvent } from "../../lib/udev_event.ts";
 import {
+  configText,
   controllerLine,
   FakeKernel,
+  HOSTID,
+  HOSTNQN,
   logEntry,
   MemoryStore,
   page,
@@ -250,4 +253,49 @@ Deno.test("udev events lost during a connect: the connect checks its device in s
   assert.equal(kernel.connects.length, 2);
   assert.deepEqual(kernel.devices, ["nvme1"]);
   await daemon.stop();
+});
+
+Deno.test("a malformed sys.conf key: one load ERROR, one ERROR per controller that would use it, no connect", async () => {
+  const dir = await Deno.makeTempDir();
+  const key = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
+  const badKey = `${key.slice(0, -2)}m:`; // one character off: the CRC-32 no longer matches
+  try {
+    await Deno.writeTextFile(
+      `${dir}/sys.conf`,
+      `[Host]\nnqn=${HOSTNQN}\nid=${HOSTID}\nkey=${badKey}\n`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/stacd.conf`,
+      configText([
+        controllerLine("192.168.1.10"),
+        controllerLine("192.168.1.11", `;dhchap-secret=${key}`),
+      ]),
+    );
+    const clock = new FakeClock();
+    const kernel = new FakeKernel();
+    const sink = new MemorySink();
+    const daemon = new Daemon({ confFile: `${dir}/stacd.conf`, sysConfFile: `${dir}/sys.conf` }, {
+      log: createLogger(sink),
+      clock,
+      kernel,
+      store: new MemoryStore(),
+      notifier: { notify: () => {} },
+      timers: { ...TIMERS },
+    });
+    await daemon.start({ watchConfig: false });
+    await clock.advance(600_000);
+    await settle();
+    assert.deepEqual(kernel.connects, ["192.168.1.11"], "only the one with its own key");
+    const errors = sink.lines.map((l) => l.line).filter((l) => l.startsWith("ERROR"));
+    assert.equal(errors.length, 2, errors.join("\n"));
+    assert.match(errors[0]!, /sys\.conf: \[Host\] key: .*CRC-32.*are not connected$/);
+    assert.match(
+      errors[1]!,
+      /192\.168\.1\.10, 4420.* \| nvme\? - Not connected: the host key read/,
+    );
+    assert.ok(!sink.text().includes(badKey.split(":")[2]!), "the key never reaches the log");
+    await daemon.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
