@@ -3,6 +3,9 @@
  * subsystems of stafd's discovery log pages, minus excluded and invalid
  * ones. Pure: host names are resolved beforehand (see resolve.ts) and
  * handed in; every dropped entry is reported once through `report`.
+ * As upstream does, exclusions apply to a configured controller both as
+ * written (so `exclude = traddr=<host name>` matches) and once its host
+ * name is resolved (so an exclusion by address matches too).
  */
 import type { StacdConfig } from "./config/stacd_conf.ts";
 import type { SysConfig } from "./config/sys_conf.ts";
@@ -72,6 +75,7 @@ export function desiredControllers(
   const { config, sys } = input;
   const desired = new Map<string, DesiredController>();
   const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
+  const excluded = (tid: TransportId) => isExcluded(config, tid);
 
   // `make` gets the key and printable id computed here: each costs a string per entry.
   // Returns the member already under the same key, if any.
@@ -84,9 +88,7 @@ export function desiredControllers(
       ? { text: "Incomplete identity", level: "warning" as const }
       : addressProblem(tid, config.ipFamily);
     if (problem) return void report(`${id} - ${problem.text}; skipped`, problem.level);
-    if (config.excluded.some((e) => e.invalid === undefined && matchesExclude(tid, e.match))) {
-      return void report(`${id} - Excluded by configuration`);
-    }
+    if (excluded(tid)) return void report(`${id} - Excluded by configuration`);
     const key = tidKey(tid);
     const member = desired.get(key);
     if (member) return member;
@@ -95,12 +97,14 @@ export function desiredControllers(
 
   for (const entry of config.controllers) {
     if (entry.invalid !== undefined) continue; // reported when the config was loaded
+    const written = makeTid(entry.fields, defaults);
+    if (excluded(written)) {
+      report(`${printableTid(written)} - Excluded by configuration`);
+      continue;
+    }
     const fields = withResolvedAddress(entry.fields, input.resolved);
     if (!fields) {
-      report(
-        `${printableTid(makeTid(entry.fields, defaults))} - Cannot resolve host name; skipped`,
-        "warning",
-      );
+      report(`${printableTid(written)} - Cannot resolve host name; skipped`, "warning");
       continue;
     }
     admit(makeTid(fields, defaults), (tid, key, id) => ({
@@ -153,6 +157,11 @@ export function desiredControllers(
     }
   }
   return desired;
+}
+
+/** Whether an exclude entry in force matches `tid`. */
+function isExcluded(config: StacdConfig, tid: TransportId): boolean {
+  return config.excluded.some((e) => e.invalid === undefined && matchesExclude(tid, e.match));
 }
 
 /** For tcp and rdma: an IP address of an enabled family. fc and loop pass. */
@@ -234,12 +243,20 @@ export function hostKeyRefusal(
   );
 }
 
-/** Host names among the configured tcp/rdma traddrs: what resolve.ts must look up. */
-export function hostNamesToResolve(config: StacdConfig): string[] {
+/**
+ * Host names among the configured tcp/rdma traddrs: what resolve.ts must
+ * look up. A controller excluded as written is not looked up (upstream
+ * neither): its name may not even resolve.
+ */
+export function hostNamesToResolve(config: StacdConfig, sys: SysConfig): string[] {
   const names = new Set<string>();
+  const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
   for (const entry of config.controllers) {
     const { transport, traddr } = entry.fields;
-    if ((transport === "tcp" || transport === "rdma") && traddr && !parseIpAddress(traddr)) {
+    if (
+      (transport === "tcp" || transport === "rdma") && traddr && !parseIpAddress(traddr) &&
+      entry.invalid === undefined && !isExcluded(config, makeTid(entry.fields, defaults))
+    ) {
       names.add(traddr);
     }
   }

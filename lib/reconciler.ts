@@ -233,7 +233,7 @@ export class Reconciler {
       if (!this.#lastReports.has(message)) log[level](message);
     };
     const resolved = await resolveHostNames(
-      hostNamesToResolve(inputs.config),
+      hostNamesToResolve(inputs.config, inputs.sys),
       inputs.config.ipFamily,
       this.#deps.resolver,
       report,

@@ -414,6 +414,45 @@ Deno.test("desiredControllers() applies exclusion to the resolved address of a h
   assert.equal(set.size, 0);
 });
 
+Deno.test("desiredControllers() excludes a configured controller by the host name it is written with", () => {
+  const config = fromLines([
+    "controller = transport=tcp;traddr=array.example;trsvcid=4420;nqn=" + SUBNQN,
+    "controller = transport=tcp;traddr=other.example;trsvcid=4420;nqn=" + SUBNQN,
+    "exclude = traddr=Array.Example",
+  ]);
+  const { set, reports } = desired({
+    config,
+    resolved: new Map([["array.example", "192.168.1.30"], ["other.example", "192.168.1.31"]]),
+  });
+  assert.deepEqual(ids(set), [`(tcp, 192.168.1.31, 4420, ${SUBNQN})`]);
+  assert.deepEqual(reports, [
+    `(tcp, array.example, 4420, ${SUBNQN}) - Excluded by configuration`,
+  ]);
+});
+
+Deno.test("desiredControllers() says an excluded host name is excluded, not that it did not resolve", () => {
+  const config = fromLines([
+    "controller = transport=tcp;traddr=array.example;trsvcid=4420;nqn=" + SUBNQN,
+    "exclude = traddr=array.example;trsvcid=4420",
+  ]);
+  const { set, reports } = desired({ config });
+  assert.equal(set.size, 0);
+  assert.deepEqual(reports, [
+    `(tcp, array.example, 4420, ${SUBNQN}) - Excluded by configuration`,
+  ]);
+});
+
+Deno.test("hostNamesToResolve() leaves out a host name whose controller is excluded as written", () => {
+  const config = fromLines([
+    "controller = transport=tcp;traddr=a.example;trsvcid=4420;nqn=" + SUBNQN,
+    "controller = transport=tcp;traddr=b.example;trsvcid=4420;nqn=" + SUBNQN,
+    "controller = transport=tcp;traddr=c.example;trsvcid=4421;nqn=" + SUBNQN,
+    "exclude = traddr=b.example",
+    "exclude = traddr=c.example;trsvcid=4420",
+  ]);
+  assert.deepEqual(hostNamesToResolve(config, sysConfig()), ["a.example", "c.example"]);
+});
+
 Deno.test("hostNamesToResolve() lists each tcp/rdma host name once, never an address", () => {
   const config = fromLines([
     "controller = transport=tcp;traddr=a.example;trsvcid=4420;nqn=" + SUBNQN,
@@ -423,7 +462,7 @@ Deno.test("hostNamesToResolve() lists each tcp/rdma host name once, never an add
     controllerLine("192.168.1.10"),
     "controller = transport=fc;traddr=nn-0x1:pn-0x2;host-traddr=nn-0x3:pn-0x4;nqn=" + SUBNQN,
   ]);
-  assert.deepEqual(hostNamesToResolve(config), ["a.example", "b.example"]);
+  assert.deepEqual(hostNamesToResolve(config, sysConfig()), ["a.example", "b.example"]);
 });
 
 /** A resolver that answers from a table and records what it was asked. */
