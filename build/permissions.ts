@@ -39,7 +39,8 @@ export const STACD_ENV = [
  * What stacd touches, as scoped flags: the configs, sysfs and procfs reads,
  * the fabrics device, the controllers' delete_controller files, the runtime
  * directory and the system bus socket under /run, libnvme/libudev/libc over
- * FFI, `Deno.uid()` for the root check, and the resolver (node:dns asks for
+ * FFI, `Deno.uid()` for the root check, `Deno.osRelease()` (what the
+ * kernel takes), and the resolver (node:dns asks for
  * net permission on every host name stacd.conf may hold).
  */
 export const SCOPED_PERMISSION_FLAGS: readonly string[] = [
@@ -47,7 +48,7 @@ export const SCOPED_PERMISSION_FLAGS: readonly string[] = [
   "--allow-write=/dev/nvme-fabrics,/sys/class/nvme,/run",
   "--allow-ffi",
   `--allow-env=${STACD_ENV.join(",")}`,
-  "--allow-sys=uid",
+  "--allow-sys=uid,osRelease",
   "--allow-net",
 ];
 

@@ -1,6 +1,7 @@
 /**
- * One I/O controller's life (contract 6): connect (or adopt an existing
- * kernel connection), retry on failure (3 s, then every 60 s), stop after N
+ * One I/O controller's life (contract 6): connect, with the host ID the
+ * kernel pairs with its host NQN (see host_id.ts), or adopt an existing
+ * kernel connection; retry on failure (3 s, then every 60 s), stop after N
  * attempts when the subsystem is Not Connected to the CDC, give up at once
  * on a connect that must not be made (fail closed), retry after the
  * kernel removed the device, and disconnect only when told to, never while
@@ -8,6 +9,7 @@
  */
 import type { Clock, Timer } from "./clock.ts";
 import type { ConnectRequest } from "./fabrics_options.ts";
+import { pairedHost } from "./host_id.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import type { Logger } from "./logger.ts";
 import { timerText } from "./timer_text.ts";
@@ -25,6 +27,8 @@ export interface Kernel {
   connect(request: ConnectRequest): Promise<string>;
   /** Deletes the kernel controller `device`. */
   disconnect(device: string): Promise<void>;
+  /** Whether a connect with a host ID paired with another host NQN fails (6.5+); default true. */
+  readonly refusesSharedHostId?: boolean;
 }
 
 /**
@@ -247,7 +251,8 @@ export class Controller {
     const { kernel } = this.#deps;
     this.#removedMeanwhile = undefined;
     try {
-      const existing = (snapshot ?? await kernel.list()).find((k) => this.#spec.matches(k));
+      const connections = snapshot ?? await kernel.list();
+      const existing = connections.find((k) => this.#spec.matches(k));
       if (this.#isDisposed()) {
         // Disposed while looking: leave the connection found for dispose() to decide on.
         if (existing) this.#device = existing.device;
@@ -258,7 +263,10 @@ export class Controller {
       } else {
         if (this.#spec.refused) throw this.#spec.refused;
         this.#attempts++;
-        const device = await kernel.connect(this.#spec.request);
+        const { request } = this.#spec;
+        // The kernel refuses a host NQN / host ID pair other than the one it has.
+        const host = pairedHost(request.host, connections, kernel.refusesSharedHostId ?? true);
+        const device = await kernel.connect(host === request.host ? request : { ...request, host });
         if (this.#isDisposed()) {
           // Disposed while connecting: keep the device so dispose() can decide.
           this.#device = device;

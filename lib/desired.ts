@@ -12,6 +12,7 @@ import type { SysConfig } from "./config/sys_conf.ts";
 import { ConnectRefusedError } from "./controller.ts";
 import { type DiscoveryLogEntry, eflagsNcc, treqRequiresSecureChannel } from "./discovery_log.ts";
 import type { ConnectRequest, FabricsOptions } from "./fabrics_options.ts";
+import { preferredHostId } from "./host_id.ts";
 import {
   isCompleteTid,
   makeTid,
@@ -219,7 +220,7 @@ export function connectRequest(
     },
     host: {
       hostnqn: tid.hostNqn,
-      hostid: sys.hostId ?? "",
+      hostid: preferredHostId(tid.hostNqn, sys),
       dhchapKey: keys.hostKey ?? sys.hostKey,
       symname: sys.hostSymname,
     },

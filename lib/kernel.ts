@@ -18,6 +18,7 @@ import {
   readFabricsSupport,
   supportedRequest,
 } from "./fabrics_support.ts";
+import { refusesSharedHostId } from "./host_id.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import { Libnvme } from "./libnvme.ts";
 import { readNvmeController, readNvmeControllers } from "./nvme_sysfs.ts";
@@ -43,6 +44,7 @@ export class RealKernel implements Kernel {
   readonly #warn: (message: string) => void;
   readonly #support: Promise<FabricsSupport>;
   readonly #warned = new Set<string>();
+  readonly refusesSharedHostId = refusesSharedHostId(Deno.osRelease());
 
   constructor(nvme: Libnvme, options: RealKernelOptions = {}) {
     this.#nvme = nvme;

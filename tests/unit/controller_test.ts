@@ -107,6 +107,55 @@ Deno.test("Controller.start() twice connects once", async () => {
   assert.deepEqual(kernel.connects, [TRADDR]);
 });
 
+const DC_HOSTNQN = "nqn.2014-08.com.example:dc-host";
+const DC_HOSTID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+
+Deno.test("Controller connects with the host ID the kernel pairs with its host NQN", async () => {
+  const host = { hostnqn: DC_HOSTNQN, hostid: "0d0d0d0d-0000-5000-8000-000000000000" };
+  const { controller, kernel } = setup({ spec: { request: { ...spec().request, host } } });
+  // A discovery controller that stafd connected with this NQN and another ID.
+  kernel.add({ device: "nvme0", cntrltype: "discovery", hostnqn: DC_HOSTNQN, hostid: DC_HOSTID });
+  controller.start();
+  await settle();
+  assert.equal(controller.state, "connected");
+  const connect = kernel.calls.find((c) => c.op === "connect");
+  assert.deepEqual(connect?.op === "connect" && connect.request.host, {
+    ...host,
+    hostid: DC_HOSTID,
+  });
+  assert.equal(kernel.controllers.find((k) => k.device === controller.device)?.hostid, DC_HOSTID);
+});
+
+Deno.test("Controller does not send a host ID the kernel pairs with another NQN", async () => {
+  const { controller, kernel, advance, failures } = setup();
+  kernel.add({ device: "nvme0", cntrltype: "discovery", hostnqn: DC_HOSTNQN, hostid: HOSTID });
+  controller.start();
+  await settle();
+  await advance(3_000);
+  assert.deepEqual(kernel.connects, []);
+  assert.equal(controller.state, "retry-wait");
+  assert.equal(
+    failures()[1],
+    `ERROR: ${ID} | nvme? - Connect failed (Host ID ${HOSTID} is paired with host NQN ` +
+      `${DC_HOSTNQN} (nvme0) in the kernel, which refuses it for host NQN ${HOSTNQN}; ` +
+      `not connecting), retrying every 60s`,
+  );
+  // Once the other pair is gone, the connect goes through.
+  kernel.vanish("nvme0");
+  await advance(60_000);
+  assert.equal(controller.state, "connected");
+});
+
+Deno.test("Controller sends a host ID paired with another NQN to a kernel that takes it", async () => {
+  const { controller, kernel } = setup();
+  kernel.refusesSharedHostId = false; // as 6.1
+  kernel.add({ device: "nvme0", cntrltype: "discovery", hostnqn: DC_HOSTNQN, hostid: HOSTID });
+  controller.start();
+  await settle();
+  assert.equal(controller.state, "connected");
+  assert.deepEqual(kernel.connects, [TRADDR]);
+});
+
 Deno.test("Controller retries after 3 s when the first connect fails", async () => {
   const { controller, kernel, advance } = setup();
   kernel.script(TRADDR, refused());

@@ -98,6 +98,30 @@ Deno.test("desiredControllers() builds the connect request from sys.conf, [Globa
   assert.equal(request.options?.nrIoQueues, 4);
 });
 
+Deno.test("desiredControllers() never pairs sys.conf's host ID with another host NQN", () => {
+  const uuidNqn = "nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+  const config = fromLines([
+    controllerLine("192.168.1.10"),
+    controllerLine("192.168.1.11", ";host-nqn=nqn.2014-08.com.example:host-b"),
+    controllerLine("192.168.1.12", `;host-nqn=${uuidNqn}`),
+  ]);
+  const { set } = desired({
+    config,
+    discovered: [page([logEntry()], { hostNqn: "nqn.2014-08.com.example:dc-host" })],
+  });
+  const hosts = [...set.values()].map((d) => d.request.host);
+  assert.equal(hosts.length, 4);
+  assert.deepEqual(hosts[0], {
+    hostnqn: HOSTNQN,
+    hostid: HOSTID,
+    dhchapKey: undefined,
+    symname: undefined,
+  });
+  assert.equal(hosts[2]!.hostid, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+  for (const host of hosts.slice(1)) assert.notEqual(host.hostid, HOSTID, host.hostnqn);
+  assert.notEqual(hosts[1]!.hostid, hosts[3]!.hostid);
+});
+
 Deno.test("desiredControllers() uses the sys.conf host key when the entry has none", () => {
   const { set } = desired({
     config: fromLines([controllerLine("192.168.1.10")]),

@@ -113,7 +113,9 @@ export type KernelCall =
 
 /**
  * A kernel with connections in memory. A connect succeeds unless a step was
- * scripted for its traddr (see `script`); a success adds a live I/O
+ * scripted for its traddr (see `script`) or its host NQN / host ID pair
+ * differs from a connection's in one of the two (EINVAL, as kernel 6.12
+ * refuses it, see `refusesSharedHostId`); a success adds a live I/O
  * controller named after the next free instance, as the kernel does.
  */
 export class FakeKernel implements Kernel {
@@ -123,6 +125,8 @@ export class FakeKernel implements Kernel {
   onConnect?: (request: ConnectRequest) => void;
   /** Errors for the next disconnects, in order. */
   readonly disconnectErrors: Error[] = [];
+  /** As kernel 6.5+: a pair that differs from a connection's in one of the two is refused. */
+  refusesSharedHostId = true;
   readonly #steps = new Map<string, ConnectStep[]>();
   #instance = 0;
 
@@ -183,6 +187,12 @@ export class FakeKernel implements Kernel {
     this.onConnect?.(request);
     const step = this.#steps.get(target.traddr)?.shift() ?? "ok";
     if (step instanceof Error) throw step;
+    const clash = this.controllers.find((k) =>
+      (k.hostnqn === host.hostnqn) !== (k.hostid === host.hostid)
+    );
+    if (clash && this.refusesSharedHostId) {
+      throw new Error("Failed to write to /dev/nvme-fabrics: Invalid argument");
+    }
     const outcome = step instanceof Deferred ? await step.promise : step;
     const device = this.add({
       transport: target.transport,
