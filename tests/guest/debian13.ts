@@ -187,10 +187,16 @@ async function finishRoot(root: string): Promise<void> {
  */
 export async function debian13Binds(root: string, kernel: Kernel): Promise<[string, string][]> {
   await Deno.mkdir(`${root}${checkoutDir}`, { recursive: true });
-  return [
+  const binds: [string, string][] = [
     [checkoutDir, checkoutDir],
     [`${kernel.moduleBase}/lib/modules`, "/usr/lib/modules"],
   ];
+  // A cache shared by worktrees lies outside the checkout: the run folder is in it.
+  if (!cacheDir.startsWith(`${checkoutDir}/`)) {
+    await Deno.mkdir(`${root}${cacheDir}`, { recursive: true });
+    binds.push([cacheDir, cacheDir]);
+  }
+  return binds;
 }
 
 function cachedKernel(): Kernel | undefined {

@@ -12,8 +12,19 @@ export const checkoutDir: string = decodeURIComponent(new URL("../../", import.m
 /**
  * Where the bed keeps initramfs images and run folders. It sits inside the
  * checkout, not under /tmp: the guest mounts a tmpfs on /tmp, which would hide it.
+ * A worktree's .cache may be a symlink to a shared cache: its real path is
+ * used, because the guest reaches host paths under /host, where an absolute
+ * link points nowhere (the debian13 root then fails to mount).
  */
-export const cacheDir = `${checkoutDir}/.cache/guest`;
+export const cacheDir = `${realPath(`${checkoutDir}/.cache`)}/guest`;
+
+function realPath(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return path; // not made yet: the bed creates it as a plain folder
+  }
+}
 
 /** Result of a finished tool. */
 export interface CommandResult {
