@@ -6,8 +6,8 @@
  * NQN's existing host and wrote the new ID over it, so every controller of
  * that NQN changed ID. A pair lasts while a controller uses it, so the
  * pairs in force are the hostnqn/hostid of the controllers in sysfs
- * (discovery controllers included: upstream's stafd connects those with a
- * discovery controller's own host-nqn and its own ID).
+ * (discovery controllers included: stafd's may use another host NQN and
+ * ID than stacd's sys.conf, and stafd reports that NQN with its pages).
  *
  * The rule, so that stacd never sends a pair the kernel refuses and never
  * takes sys.conf's ID away from sys.conf's NQN:

@@ -2,9 +2,10 @@
  * Host NQN / host ID pairs (issue 15 item 15) against the guest's real
  * kernel, which keeps one host ID per host NQN: 6.12 refuses (EINVAL) a
  * pair it knows differently, 6.1 takes it and writes the new ID over the
- * NQN's other controllers. A discovery controller is connected the way
- * upstream's stafd does for a DC configured with its own host-nqn (another
- * NQN and ID than sys.conf's); stacd must connect what it discovers there,
+ * NQN's other controllers. A discovery controller is connected with
+ * another NQN and ID than sys.conf's, as a stafd with a sys.conf of its own
+ * (upstream 2.4.1 connects with its sys.conf's pair) leaves it, and the
+ * stand-in reports that NQN; stacd must connect what it discovers there,
  * a configured controller with its own host-nqn, and sys.conf's own pair,
  * each with the pair sysfs then shows, and leave the DC's pair alone.
  * Runs only in the guest: run_suite.ts host_pair
@@ -61,7 +62,7 @@ Deno.test("stacd connects discovered and per-controller host NQNs with pairs the
   createLinkedPort(t.target, LOOPBACK_PORT, [s1, s2]);
   createLinkedPort(t.target, CONFIGURED_PORT, [s3, s4, s5]);
   await using bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_TEST_POLICY] });
-  // As upstream's stafd: a persistent DC connected with its own host NQN and ID.
+  // As stafd leaves it: a persistent DC connected with another host NQN and ID.
   const source = await discoverySource({
     dcs: ["transport=tcp;traddr=127.0.0.1;trsvcid=4420"],
     persistent: true,
