@@ -16,15 +16,14 @@
  * 3. another NQN of the form `nqn.2014-08.org.nvmexpress:uuid:<uuid>`: that
  *    UUID, as nvme-cli and libnvme derive it (nvmf_hostid_from_hostnqn),
  *    unless it is sys.conf's ID;
- * 4. any other NQN: a UUID derived from sys.conf's NQN and that NQN (SHA-1,
- *    version 5 layout): the same on every connect and restart, and another
- *    for another host;
+ * 4. any other NQN: a UUID derived from sys.conf's NQN and that NQN (a
+ *    hash, RFC 9562 version 8 layout): the same on every connect and
+ *    restart, and another for another host;
  * and where the kernel refuses it (6.5+), an ID the kernel pairs with
  * another NQN is not sent: the connect fails with a
  * {@link HostIdConflictError} instead. An older kernel takes it and harms
  * nothing (the NQN's own host keeps that ID): there it is sent.
  */
-import { createHash } from "node:crypto";
 import type { SysConfig } from "./config/sys_conf.ts";
 import type { HostIdentity } from "./fabrics_options.ts";
 import type { KernelController } from "./kernel_controller.ts";
@@ -45,12 +44,28 @@ export function preferredHostId(hostNqn: string, sys: SysConfig): string {
   return derivedHostId(sys.hostNqn, hostNqn);
 }
 
-/** A version 5 style UUID from sys.conf's NQN and another host NQN. */
+/**
+ * A version 8 (custom) UUID from sys.conf's NQN and another host NQN: four
+ * FNV-1a hashes with different starting values, each finalised. Only
+ * stability and telling a few names apart matter here, not strength:
+ * node:crypto would cost the daemon ~6 MB of resident memory for one rarely
+ * used ID.
+ */
 function derivedHostId(sysNqn: string, hostNqn: string): string {
-  const bytes = createHash("sha1").update(`stacd host id\n${sysNqn}\n${hostNqn}`).digest();
-  bytes[6] = (bytes[6]! & 0x0f) | 0x50; // version 5 (name-based, SHA-1)
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 4122 variant
-  const hex = bytes.subarray(0, 16).toString("hex");
+  const text = new TextEncoder().encode(`stacd host id\n${sysNqn}\n${hostNqn}`);
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  for (let lane = 0; lane < 4; lane++) {
+    let hash = (0x811c9dc5 ^ Math.imul(lane, 0x9e3779b9)) >>> 0;
+    for (const byte of text) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+    // MurmurHash3's finaliser: similar names give unlike IDs.
+    hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+    hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+    view.setUint32(lane * 4, (hash ^ (hash >>> 16)) >>> 0);
+  }
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80; // version 8
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)]
     .join("-");
 }

@@ -32,12 +32,12 @@ Deno.test("preferredHostId() never gives another NQN sys.conf's ID", () => {
   const sys = sysConfig({ hostNqn: "nqn.2014-08.com.example:host-a" });
   const id = preferredHostId(HOSTNQN, sys);
   assert.notEqual(id, HOSTID);
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
 Deno.test("preferredHostId() derives a stable ID per host for any other NQN", () => {
   const id = preferredHostId(OTHER_NQN, sysConfig());
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(id, HOSTID);
   assert.equal(preferredHostId(OTHER_NQN, sysConfig()), id);
   assert.notEqual(preferredHostId("nqn.2014-08.com.example:host-c", sysConfig()), id);
