@@ -68,6 +68,46 @@ const FLAG_OPTIONS = [
 ] as const;
 
 /**
+ * Why `value` cannot go into the kernel's comma-separated `key=value`
+ * connect options (libnvme writes the same string from its fields), or
+ * undefined when it can: a comma or whitespace would end it and could
+ * smuggle in an option of its own (`nqn.x,duplicate_connect`), and "=" and
+ * control characters belong in no NQN, address, port or interface name.
+ */
+export function optionValueProblem(value: string): string | undefined {
+  if (value.includes(",")) return 'contains ","';
+  if (value.includes("=")) return 'contains "="';
+  if (/\s/.test(value)) return "contains whitespace";
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) return "contains a control character";
+  return undefined;
+}
+
+/**
+ * The first field of `request` that cannot go into the option string, and
+ * why (see {@linkcode optionValueProblem}); undefined when all can. The
+ * keys are checked by their own format (their base64 may end in "=").
+ */
+export function unsafeRequestField(request: ConnectRequest): string | undefined {
+  const { target, host } = request;
+  const fields: [string, string | undefined][] = [
+    ["nqn", target.subsysnqn],
+    ["transport", target.transport],
+    ["traddr", target.traddr],
+    ["trsvcid", target.trsvcid],
+    ["host-traddr", target.hostTraddr],
+    ["host-iface", target.hostIface],
+    ["host-nqn", host.hostnqn],
+    ["hostid", host.hostid],
+  ];
+  for (const [name, value] of fields) {
+    const problem = value ? optionValueProblem(value) : undefined;
+    if (problem !== undefined) return `${name} ${problem}`;
+  }
+  return undefined;
+}
+
+/**
  * The option string the kernel's /dev/nvme-fabrics accepts, in the order
  * libnvme writes it. It contains the DH-HMAC-CHAP keys when set: never log
  * it without {@link redactOptionString}.

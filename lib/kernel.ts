@@ -11,7 +11,7 @@
  */
 import { ConnectRefusedError, type Kernel } from "./controller.ts";
 import { connectViaFabricsDevice, deleteController } from "./fabrics_device.ts";
-import type { ConnectRequest } from "./fabrics_options.ts";
+import { type ConnectRequest, unsafeRequestField } from "./fabrics_options.ts";
 import {
   dependsOnSupport,
   type FabricsSupport,
@@ -71,6 +71,15 @@ export class RealKernel implements Kernel {
   }
 
   async connect(request: ConnectRequest): Promise<string> {
+    // The last guard for both paths: the config and stafd's pages are checked
+    // before, with file and line; nothing reaches the option string unchecked.
+    const unsafe = unsafeRequestField(request);
+    if (unsafe !== undefined) {
+      throw new ConnectRefusedError(
+        unsafe.split(" ")[0]!,
+        `${unsafe}; the kernel cannot be given it`,
+      );
+    }
     // Waiting for the support read only where it matters: at start-up it
     // completes only once the first pass gives the event loop back.
     const { request: passed, dropped, refused } = dependsOnSupport(request)

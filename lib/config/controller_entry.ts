@@ -12,6 +12,7 @@ import {
   type TidFields,
   WELL_KNOWN_DISCOVERY_NQN,
 } from "../transport_id.ts";
+import { optionValueProblem } from "../fabrics_options.ts";
 import { CONNECTION_OPTIONS, type ConnectionOptions, setConnectionOption } from "./conn_options.ts";
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName } from "./diagnostics.ts";
@@ -124,9 +125,25 @@ export function parseControllerEntry(
   return { entry, diagnostics };
 }
 
+/** How each identity field is spelled in the file, for messages. */
+const FIELD_KEYS = new Map<keyof TidFields, string>([
+  ["transport", "transport"],
+  ["traddr", "traddr"],
+  ["trsvcid", "trsvcid"],
+  ["subsysnqn", "nqn"],
+  ["hostTraddr", "host-traddr"],
+  ["hostIface", "host-iface"],
+  ["hostNqn", "host-nqn"],
+]);
+
 /** The mandatory fields and the ones the kernel would refuse at connect time. */
 function checkIdentity(fields: TidFields, notes: string[], invalid: string[]): void {
   const { transport, traddr, trsvcid, subsysnqn, hostTraddr, hostNqn } = fields;
+  for (const [field, key] of FIELD_KEYS) {
+    const value = fields[field];
+    const problem = value === undefined ? undefined : optionValueProblem(value);
+    if (problem !== undefined) invalid.push(`${key} ${quoteValue(value!)} ${problem}`);
+  }
   if (transport === undefined) invalid.push("transport is missing");
   else if (!TRANSPORTS.includes(transport)) {
     invalid.push(`transport ${quoteValue(transport)} is not tcp, rdma, fc or loop`);

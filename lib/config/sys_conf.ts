@@ -4,6 +4,7 @@
  * that file", and the defaults are libnvme's /etc/nvme files.
  */
 
+import { optionValueProblem } from "../fabrics_options.ts";
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName, scrub, scrubSecrets } from "./diagnostics.ts";
 import { parseIni } from "./ini.ts";
@@ -148,6 +149,10 @@ function nqnProblem(nqn: Sourced | undefined): string | undefined {
   const [value, from] = nqn;
   if (!value.startsWith("nqn.")) {
     return `host NQN ${quoteValue(value)} from ${safeName(from)} does not start with "nqn."`;
+  }
+  const unsafe = optionValueProblem(value);
+  if (unsafe !== undefined) {
+    return `host NQN ${quoteValue(value)} from ${safeName(from)} ${unsafe}`;
   }
   if (new TextEncoder().encode(value).length > NQN_MAX_BYTES) {
     return `host NQN from ${safeName(from)} is longer than ${NQN_MAX_BYTES} bytes`;

@@ -110,6 +110,20 @@ Deno.test("RealKernel refuses a controller key the kernel cannot authenticate wi
   assert.deepEqual(warnings, []);
 });
 
+Deno.test("RealKernel refuses a field that would add an option to the connect", async () => {
+  using nvme = Libnvme.open();
+  const kernel = new RealKernel(nvme, { support: { options: undefined, authentication: true } });
+  const injected = { ...target, subsysnqn: `${target.subsysnqn},duplicate_connect` };
+  await assert.rejects(kernel.connect({ target: injected, host }), (error: unknown) => {
+    assert.ok(error instanceof ConnectRefusedError, `a refusal, not a connect: ${error}`);
+    assert.equal(error.setting, "nqn");
+    assert.match(error.message, /nqn contains ","/);
+    return true;
+  });
+  const spaced = { ...host, hostnqn: `${host.hostnqn} x` };
+  await assert.rejects(kernel.connect({ target, host: spaced }), ConnectRefusedError);
+});
+
 Deno.test("RealKernel reads one controller and disconnects through its delete_controller", async () => {
   const root = await Deno.makeTempDir();
   try {

@@ -381,6 +381,30 @@ Deno.test("a controller with an unsupported transport or a bad trsvcid is invali
   assert.equal(port.controllers[0]?.invalid, 'trsvcid "70000" is not a port number');
 });
 
+Deno.test("a controller field that would add a connect option invalidates it, naming file and line", () => {
+  const text = [
+    "[Controllers]",
+    "controller=transport=tcp;traddr=10.0.0.1;trsvcid=4420;nqn=nqn.x,duplicate_connect",
+    "controller=transport=tcp;traddr=10.0.0.1;trsvcid=4420;nqn=n;host-iface=eth0,hostnqn=evil",
+    "controller=transport=tcp;traddr=10.0.0.1;trsvcid=4420;nqn=n;host-nqn=nqn.h=1",
+    "controller=transport=fc;traddr=nn-1:pn-2 x;nqn=n;host-traddr=nn-3\tpn-4",
+    "controller=transport=loop;traddr=a;nqn=n;trsvcid=1,2",
+    "controller=transport=tcp;traddr=10.0.0.2;trsvcid=4420;nqn=n",
+  ].join("\n");
+  const { config, diagnostics } = parse(text);
+  assert.deepEqual(config.controllers.map((c) => c.invalid), [
+    'nqn "nqn.x,duplicate_connect" contains ","',
+    'host-iface "eth0,hostnqn=evil" contains ","',
+    'host-nqn "nqn.h=1" contains "="',
+    'traddr "nn-1:pn-2 x" contains whitespace; host-traddr "nn-3\\tpn-4" contains whitespace',
+    'trsvcid "1,2" contains ","',
+    undefined,
+  ]);
+  const lines = diagnostics.filter((d) => /not connected/.test(d.message)).map((d) => d.line);
+  assert.deepEqual(lines, [2, 3, 4, 5, 5, 6]);
+  assert.ok(diagnostics.every((d) => d.file === FILE));
+});
+
 Deno.test("a tcp controller without trsvcid warns that 8009 is used", () => {
   const { diagnostics } = parse("[Controllers]\ncontroller=transport=tcp;traddr=10.0.0.1;nqn=n\n");
   assert.deepEqual(diagnostics.map((d) => [d.level, d.message]), [[

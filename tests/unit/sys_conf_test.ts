@@ -92,6 +92,24 @@ Deno.test("loadSysConfig() throws HostNqnError for an NQN without the nqn. prefi
   );
 });
 
+Deno.test("loadSysConfig() throws HostNqnError for an NQN that would add a connect option", () => {
+  for (
+    const [nqn, why] of [
+      ["nqn.2014-08.org.example:h,duplicate_connect", 'contains ","'],
+      ["nqn.2014-08.org.example:h=1", 'contains "="'],
+      ["nqn.2014-08.org.example:a b", "contains whitespace"],
+      ["nqn.2014-08.org.example:h\u0007", "contains a control character"],
+    ]
+  ) {
+    const fs = fakeFs({ "/etc/stas/sys.conf": `[Host]\nnqn = ${nqn}\n` });
+    assert.throws(() => loadSysConfig(fs), (e: unknown) => {
+      assert.ok(e instanceof HostNqnError, String(e));
+      assert.match(e.message, new RegExp(`from /etc/stas/sys.conf ${why}$`));
+      return true;
+    });
+  }
+});
+
 Deno.test("loadSysConfig() accepts a 223-byte NQN and throws HostNqnError at 224", () => {
   const nqn = (bytes: number) => `nqn.${"x".repeat(bytes - 4)}`;
   const fs = (n: string) => fakeFs({ "/etc/stas/sys.conf": `[Host]\nnqn=${n}\n` });
