@@ -83,6 +83,8 @@ export function loadSysConfig(
     });
   const configured = readHostSection(reader, file, diagnostics);
 
+  // Why an option that was asked for (given, or a default file that exists) gave no value.
+  const unusable = new Map<string, string>();
   const resolve = (option: string): Sourced | undefined => {
     const given = configured.get(option);
     const raw = given ?? DEFAULTS.get(option);
@@ -93,12 +95,17 @@ export function loadSysConfig(
     try {
       text = reader.readTextFile(path, VALUE_FILE_MAX_BYTES);
       if (text === undefined && given !== undefined) {
-        warn(option, `${safeName(path)} does not exist`);
+        unusable.set(option, `${safeName(path)} does not exist`);
       }
     } catch (error) {
-      warn(option, `cannot read ${safeName(path)}: ${readFailure(error)}`);
+      unusable.set(option, `cannot read ${safeName(path)}: ${readFailure(error)}`);
     }
     const word = text?.trim().split(/\s+/)[0];
+    if (text !== undefined && !word && given !== undefined) {
+      unusable.set(option, `${safeName(path)} is empty`);
+    }
+    const why = unusable.get(option);
+    if (why !== undefined && option !== "key") warn(option, why);
     return word ? [word, path] : undefined;
   };
 
@@ -121,20 +128,25 @@ export function loadSysConfig(
     } else warn("id", "no host ID; the kernel picks one (6.12 may refuse)");
   }
 
+  // A key asked for and not usable fails closed, like a malformed one:
+  // connecting without it would silently drop authentication.
   const key = resolve("key");
+  const keyUnusable = unusable.get("key");
   if (key !== undefined) {
     config.keyFiles.push(key[1]);
     const keyProblem = dhchapKeyProblem(key[0]);
     if (keyProblem === undefined) config.hostKey = key[0];
-    else {
-      config.hostKeyProblem = `the host key read from ${safeName(key[1])} ${keyProblem}`;
-      warn(
-        "key",
-        `${config.hostKeyProblem}; controllers without a dhchap-secret of their own ` +
-          "are not connected",
-        "error",
-      );
-    }
+    else config.hostKeyProblem = `the host key read from ${safeName(key[1])} ${keyProblem}`;
+  } else if (keyUnusable !== undefined) {
+    config.hostKeyProblem = `the host key is not usable: ${keyUnusable}`;
+  }
+  if (config.hostKeyProblem !== undefined) {
+    warn(
+      "key",
+      `${config.hostKeyProblem}; controllers without a dhchap-secret of their own ` +
+        "are not connected",
+      "error",
+    );
   }
   const symname = resolve("symname");
   if (symname !== undefined) config.hostSymname = symname[0];

@@ -170,8 +170,37 @@ Deno.test("loadSysConfig() reports a file:// target that is missing or unreadabl
     "/etc/stas/sys.conf": `[Host]\nnqn=${NQN}\nkey=file:///srv/key\n`,
     "/srv/key": null,
   });
-  const messages = loadSysConfig(fs2).diagnostics.map((d) => d.message);
-  assert.ok(messages.includes("[Host] key: cannot read /srv/key: Permission denied (os error 13)"));
+  const { config, diagnostics } = loadSysConfig(fs2);
+  assert.ok(
+    diagnostics.some((d) =>
+      d.level === "error" &&
+      d.message ===
+        "[Host] key: the host key is not usable: cannot read /srv/key: Permission denied " +
+          "(os error 13); controllers without a dhchap-secret of their own are not connected"
+    ),
+    diagnostics.map((d) => d.message).join("\n"),
+  );
+  assert.equal(config.hostKey, undefined);
+  assert.match(config.hostKeyProblem ?? "", /cannot read \/srv\/key/);
+});
+
+Deno.test("loadSysConfig(): a host key asked for but unusable fails closed; no key file is no key", () => {
+  const problem = (files: Record<string, string | null>) =>
+    loadSysConfig(fakeFs({ "/etc/nvme/hostnqn": NQN, ...files })).config.hostKeyProblem;
+  // Given in sys.conf: missing or empty is a problem.
+  assert.match(
+    problem({ "/etc/stas/sys.conf": "[Host]\nkey=file:///srv/key\n" }) ?? "",
+    /does not exist/,
+  );
+  assert.match(
+    problem({ "/etc/stas/sys.conf": "[Host]\nkey=file:///srv/key\n", "/srv/key": "\n" }) ?? "",
+    /is empty/,
+  );
+  // The default /etc/nvme/hostkey: absent or empty means this host has no key.
+  assert.equal(problem({}), undefined);
+  assert.equal(problem({ "/etc/nvme/hostkey": "" }), undefined);
+  // ... but one that exists and cannot be read is a key that cannot be used.
+  assert.match(problem({ "/etc/nvme/hostkey": null }) ?? "", /cannot read \/etc\/nvme\/hostkey/);
 });
 
 Deno.test("loadSysConfig() reports unknown sections and options as errors", () => {
@@ -221,7 +250,8 @@ Deno.test("loadSysConfig() refuses file:// targets that are not small regular fi
     );
     assert.ok(
       messages.includes(
-        "[Host] key: cannot read /dev/zero: not a regular file (a character device)",
+        "[Host] key: the host key is not usable: cannot read /dev/zero: not a regular file " +
+          "(a character device); controllers without a dhchap-secret of their own are not connected",
       ),
       messages.join("\n"),
     );
