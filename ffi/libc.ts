@@ -16,7 +16,7 @@ export const POLLIN = 0x001;
 /** Invalid descriptor (always reported): it was closed underneath. */
 export const POLLNVAL = 0x020;
 
-/** pipe2(2) flags (x86-64 and aarch64 values; both use asm-generic/fcntl.h). */
+/** pipe2(2) flags (the same on x86-64 and aarch64: both take these from asm-generic/fcntl.h). */
 export const O_NONBLOCK = 0o4000;
 /** Close-on-exec, so spawned helpers do not inherit the wake pipe. */
 export const O_CLOEXEC = 0o2000000;

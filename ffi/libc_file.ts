@@ -25,8 +25,12 @@ export const libcFileSymbols = {
 export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
 export const O_CLOEXEC = 0o2000000;
-/** Fail (ELOOP) rather than follow a symlink planted in the file's place (asm-generic value). */
-export const O_NOFOLLOW = 0o400000;
+/**
+ * Fail (ELOOP) rather than follow a symlink planted in the file's place.
+ * arm64 has its own value (arch/arm64/include/uapi/asm/fcntl.h, where
+ * 0o400000 is O_LARGEFILE, a no-op there); x86-64 uses asm-generic's.
+ */
+export const O_NOFOLLOW = Deno.build.arch === "aarch64" ? 0o100000 : 0o400000;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 
