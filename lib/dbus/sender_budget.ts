@@ -37,7 +37,7 @@ export const LIMITS_EXCEEDED = "org.freedesktop.DBus.Error.LimitsExceeded";
 export interface Admitted {
   /** Counts `bytes` against the caller; returns the callback for when they are written. */
   queued(bytes: number): () => void;
-  /** The call ends without a reply queued (no reply wanted, or none could be sent). */
+  /** The call ends without its reply written (none wanted, or it could not be sent). */
   done(): void;
 }
 
@@ -66,19 +66,21 @@ export class SenderBudget {
     held.calls++;
     this.#held.set(sender, held);
     let settled = false;
-    const settle = (bytes: number) => {
+    let queued = 0; // what this call counts against the caller, released when it settles
+    const settle = () => {
       if (settled) return;
       settled = true;
       held.calls--;
-      held.bytes -= bytes;
+      held.bytes -= queued;
       if (held.calls === 0) this.#held.delete(sender);
     };
     return {
       queued: (bytes) => {
         held.bytes += bytes;
-        return () => settle(bytes);
+        queued += bytes;
+        return settle;
       },
-      done: () => settle(0),
+      done: settle,
     };
   }
 }

@@ -36,3 +36,14 @@ Deno.test("SenderBudget forgets a caller once nothing of it is in flight", () =>
   pending.forEach((a, i) => i % 2 ? a.done() : a.queued(100)());
   assert.equal(budget.callers, 0);
 });
+
+Deno.test("SenderBudget releases queued bytes when a call ends without its reply written", () => {
+  const budget = new SenderBudget();
+  // Two calls held in flight, so the caller's entry (and its byte count) stays.
+  const keep = admitted(budget.admit(":1.7"));
+  const failed = admitted(budget.admit(":1.7"));
+  failed.queued(MAX_QUEUED_BYTES); // counted, then the send threw: the bus had gone
+  failed.done();
+  admitted(budget.admit(":1.7")).done(); // not refused for bytes that were never queued
+  keep.done();
+});
