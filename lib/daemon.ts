@@ -151,6 +151,7 @@ export class Daemon {
     if (this.#stopping) return;
     const { log, notifier, timers } = this.#deps;
     notifier.notify("RELOADING=1");
+    const running = { configuration: this.#configuration, cliTron: this.#cliTron, tron: log.tron };
     try {
       this.#configuration = this.#load();
       this.#cliTron = false;
@@ -160,6 +161,11 @@ export class Daemon {
       this.#updateInputs(true);
       this.reconciler.requestPass(timers.configSoakMs);
     } catch (error) {
+      // Whatever step failed, what runs is what ran before (the reconciler
+      // only takes new inputs at the last step, which did not complete).
+      this.#configuration = running.configuration;
+      this.#cliTron = running.cliTron;
+      log.tron = running.tron;
       if (error instanceof HostNqnError) logDiagnostics(log, error.diagnostics);
       const files = `${this.#files.confFile}, ${this.#files.sysConfFile ?? DEFAULT_SYS_CONF}`;
       log.error(

@@ -185,6 +185,39 @@ for (
   });
 }
 
+Deno.test("a reload that fails after the files were read still keeps the running configuration", async () => {
+  const log = createLogger(new MemorySink());
+  const running = {
+    config: stacdConfig("[Global]\ntron = true\n"),
+    sys: sysConfig(),
+    diagnostics: [],
+  };
+  let loads = 0;
+  const daemon = new Daemon({ confFile: "/nonexistent/stacd.conf" }, {
+    log,
+    clock: new FakeClock(),
+    kernel: new FakeKernel(),
+    store: new MemoryStore(),
+    notifier: { notify() {} },
+    timers: { ...TIMERS },
+    load: () => {
+      if (loads++ === 0) return running;
+      // Read fine, then a later step of the reload throws (here: reporting its diagnostics).
+      return {
+        config: stacdConfig(""),
+        sys: sysConfig(),
+        get diagnostics(): never {
+          throw new Error("diagnostics exploded");
+        },
+      };
+    },
+  });
+  daemon.reload();
+  assert.equal(daemon.configuration, running, "the configuration in force is the running one");
+  assert.equal(log.tron, true, "and so is its tron");
+  await daemon.stop();
+});
+
 Deno.test("--tron holds until the first reload, then the file decides", async () => {
   const clock = new FakeClock();
   const log = createLogger(new MemorySink());
