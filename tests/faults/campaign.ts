@@ -6,8 +6,10 @@
  * table (faults injected, stacd survived, state correct) from the rows the
  * tests wrote, and writes it as JSON.
  *
- * Usage: deno task faults [--platform debian12|debian13] [--timeout SECONDS] [--junit FILE]
- *          [--json FILE] [FILTER] [-- DENO_TEST_ARGS]
+ * Usage: deno task faults [--long] [--platform debian12|debian13] [--timeout SECONDS]
+ *          [--junit FILE] [--json FILE] [FILTER] [-- DENO_TEST_ARGS]
+ *   --long runs the long rounds (STACD_FAULT_LONG=1 in the guest: 60
+ *   SIGKILL rounds instead of CI's 10), for the figures in the README.
  *   FILTER keeps the test files whose name contains it; DENO_TEST_ARGS go to
  *   `deno test` in the guest (e.g. -- --filter SIGHUP). STACD_FAULT_SEED
  *   replays the random SIGKILL moments of a previous run.
@@ -28,6 +30,8 @@ const option = (flag: string): string | undefined => {
 const junitFile = option("--junit");
 const jsonFile = option("--json") ?? `${checkoutDir}/out/faults.json`;
 const timeoutMs = Number(option("--timeout") ?? "1200") * 1000;
+const long = args.includes("--long");
+if (long) args.splice(args.indexOf("--long"), 1);
 const platform = platformName(option("--platform") ?? Deno.env.get("GUEST_PLATFORM"));
 const [filter = ""] = args;
 if (args.length > 1 || Number.isNaN(timeoutMs)) {
@@ -77,6 +81,10 @@ if (files.length === 0) {
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const seed = Deno.env.get("STACD_FAULT_SEED");
+const guestEnv: Record<string, string> = {
+  ...(seed === undefined ? {} : { STACD_FAULT_SEED: seed }),
+  ...(long ? { STACD_FAULT_LONG: "1" } : {}),
+};
 console.log(`fault campaign (${platform}): ${files.join(" ")}`);
 const out = new TextEncoder();
 const r = await runInGuestUnlessCrashed({
@@ -84,7 +92,7 @@ const r = await runInGuestUnlessCrashed({
     `--junit-path="$GUEST_OUT/junit.xml" ${[...testArgs, ...files].map(quote).join(" ")}\n`,
   platform,
   timeoutMs,
-  env: seed === undefined ? {} : { STACD_FAULT_SEED: seed },
+  env: guestEnv,
   onOutput: (text) => Deno.stdout.writeSync(out.encode(text)),
 }, { what: "campaign", junitFile });
 if (junitFile) await Deno.copyFile(`${r.outDir}/junit.xml`, junitFile).catch(() => {});
