@@ -88,7 +88,9 @@ export function optionValueProblem(value: string): string | undefined {
  * why (see {@linkcode optionValueProblem}); undefined when all can. The
  * keys are checked by their own format (their base64 may end in "=").
  */
-export function unsafeRequestField(request: ConnectRequest): string | undefined {
+export function unsafeRequestField(
+  request: ConnectRequest,
+): { field: string; problem: string } | undefined {
   const { target, host } = request;
   const fields: [string, string | undefined][] = [
     ["nqn", target.subsysnqn],
@@ -102,7 +104,7 @@ export function unsafeRequestField(request: ConnectRequest): string | undefined 
   ];
   for (const [name, value] of fields) {
     const problem = value ? optionValueProblem(value) : undefined;
-    if (problem !== undefined) return `${name} ${problem}`;
+    if (problem !== undefined) return { field: name, problem };
   }
   return undefined;
 }

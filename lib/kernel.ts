@@ -75,10 +75,8 @@ export class RealKernel implements Kernel {
     // before, with file and line; nothing reaches the option string unchecked.
     const unsafe = unsafeRequestField(request);
     if (unsafe !== undefined) {
-      throw new ConnectRefusedError(
-        unsafe.split(" ")[0]!,
-        `${unsafe}; the kernel cannot be given it`,
-      );
+      const { field, problem } = unsafe;
+      throw new ConnectRefusedError(field, `${field} ${problem}; the kernel cannot be given it`);
     }
     // Waiting for the support read only where it matters: at start-up it
     // completes only once the first pass gives the event loop back.
