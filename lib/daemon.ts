@@ -74,6 +74,8 @@ export interface DaemonDeps {
 
 export class Daemon {
   readonly #files: ConfigurationFiles;
+  /** stacd.conf and sys.conf, with sys.conf's default applied: what is watched and named. */
+  readonly #configPaths: readonly [string, string];
   readonly #deps: DaemonDeps;
   readonly reconciler: Reconciler;
   #configuration: Configuration;
@@ -86,10 +88,11 @@ export class Daemon {
 
   constructor(files: ConfigurationFiles, deps: DaemonDeps, options: { tron?: boolean } = {}) {
     this.#files = files;
+    this.#configPaths = [files.confFile, files.sysConfFile ?? DEFAULT_SYS_CONF];
     this.#deps = deps;
     this.#cliTron = options.tron ?? false;
     this.#configWatcher = new ConfigWatcher(
-      [files.confFile, files.sysConfFile ?? DEFAULT_SYS_CONF],
+      this.#configPaths,
       {
         clock: deps.clock,
         log: deps.log,
@@ -132,11 +135,8 @@ export class Daemon {
     const pass = this.reconciler.runPass();
     await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
-    const { confFile, sysConfFile = DEFAULT_SYS_CONF } = this.#files;
     // sys.conf may live elsewhere than stacd.conf (-f): both directories.
-    if (options.watchConfig ?? true) {
-      this.#configWatcher.start([dirOf(confFile), dirOf(sysConfFile)]);
-    }
+    if (options.watchConfig ?? true) this.#configWatcher.start(this.#configPaths.map(dirOf));
     await Promise.all([pass, options.readyAfter?.catch(() => {})]);
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }
@@ -167,7 +167,7 @@ export class Daemon {
       this.#cliTron = running.cliTron;
       log.tron = running.tron;
       if (error instanceof HostNqnError) logDiagnostics(log, error.diagnostics);
-      const files = `${this.#files.confFile}, ${this.#files.sysConfFile ?? DEFAULT_SYS_CONF}`;
+      const files = this.#configPaths.join(", ");
       log.error(
         `Reload failed (${files}): ${(error as Error).message}; ` +
           "the running configuration is kept",
