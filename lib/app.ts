@@ -5,18 +5,20 @@
  * checks the preconditions and owns signals and the exit code.
  */
 import { systemClock } from "./clock.ts";
-import { Daemon, scaledTimers } from "./daemon.ts";
+import { Daemon, type UdevEventSource } from "./daemon.ts";
 import { keepOnBus } from "./dbus/bus_keeper.ts";
 import { startStacService } from "./dbus/service.ts";
 import { followStafd } from "./dbus/stafd_follower.ts";
-import type { Kernel } from "./controller.ts";
 import type { FabricsSupport } from "./fabrics_support.ts";
 import { serveHealth } from "./health.ts";
+import type { Kernel } from "./kernel_api.ts";
 import { fileStore } from "./last_known.ts";
 import type { Logger } from "./logger.ts";
+import { ifaceOfAddress } from "./net_iface.ts";
 import { sdNotifier } from "./sd_notify.ts";
 import { createStacModel } from "./stac_model.ts";
-import type { UdevEventSource } from "./daemon.ts";
+import { Latest, type StacdStatus } from "./status.ts";
+import { scaledTimers } from "./timers.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppOptions {
@@ -38,8 +40,6 @@ export interface AppOptions {
   kernelSupport?: Promise<FabricsSupport>;
   /** Firmware-listed NVMe-oF boot connections (NBFT) exist. */
   bootConnections: boolean;
-  /** Reads /sys/class/nvme/<device>/<attribute> for D-Bus replies; default sysfs. */
-  readAttribute?: (device: string, attribute: string) => string | undefined;
 }
 
 export interface App {
@@ -56,7 +56,7 @@ export async function startApp(o: AppOptions): Promise<App> {
   const { log, kernel, udev } = o;
   const timers = scaledTimers();
   const store = fileStore(o.runtimeDir);
-  let forget: (device: string) => void = () => {};
+  const status = new Latest<StacdStatus>();
   const daemon = new Daemon({ confFile: o.confFile, sysConfFile: o.sysConfFile }, {
     log,
     clock: systemClock,
@@ -66,9 +66,8 @@ export async function startApp(o: AppOptions): Promise<App> {
     timers,
     udev,
     bootConnections: o.bootConnections,
-    onUdevEvent: (event) => {
-      if (event.action !== "overflow") forget(event.sysname);
-    },
+    ifaceOfAddress,
+    publish: (s) => status.set(s),
   }, { tron: o.tron });
   log.info(`Starting stacd ${VERSION} (${o.describe})`);
   if (o.bootConnections) {
@@ -88,13 +87,12 @@ export async function startApp(o: AppOptions): Promise<App> {
     return undefined;
   });
   const model = createStacModel({
-    daemon,
-    log,
+    status: () => status.get(),
+    setTron: (on) => daemon.setTron(on, "set over D-Bus"),
+    clock: systemClock,
     lastKnownFile: store.path,
     kernelOptions: (await o.kernelSupport)?.options,
-    readAttribute: o.readAttribute,
   });
-  forget = model.forget;
   const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
   void stac.firstAttempt.then(bus.resolve);
   await started;
@@ -109,7 +107,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     daemon,
     reload() {
       daemon.reload();
-      stac.current?.emitTron(log.tron);
+      stac.current?.emitTron(daemon.tron);
     },
     async stop() {
       const steps: [string, () => unknown][] = [

@@ -1,9 +1,11 @@
 /**
- * The stacd daemon: wires the configuration, the reconciler, udev events
- * and the config file watcher together. Every event only requests a
- * reconcile pass; the reconciler looks at the state itself.
+ * The stacd daemon: wires the configuration, the reconciler, udev events,
+ * stafd's answers and the config file watcher together. Every event only
+ * requests a reconcile pass; the reconciler looks at the state itself.
+ * It owns the configuration, the config soak timer and the trace setting,
+ * and publishes what stacd shows of itself (status.ts).
  */
-import type { Clock } from "./clock.ts";
+import type { Clock, Timer } from "./clock.ts";
 import type { StafdReason } from "./dbus/stafd_follower.ts";
 import {
   type Configuration,
@@ -13,42 +15,17 @@ import {
 } from "./configuration.ts";
 import { DEFAULT_SYS_CONF, HostNqnError } from "./config/sys_conf.ts";
 import { ConfigWatcher } from "./config_watcher.ts";
-import type { Kernel, RetryPolicy } from "./controller.ts";
 import type { DiscoveredPage } from "./desired.ts";
+import type { Kernel } from "./kernel_api.ts";
 import type { LastKnownStore } from "./last_known.ts";
 import type { Logger } from "./logger.ts";
-import { type PendingTimer, Reconciler } from "./reconciler.ts";
+import { Reconciler } from "./reconciler.ts";
 import type { Notifier } from "./sd_notify.ts";
-import { timerText } from "./timer_text.ts";
+import type { StacdStatus } from "./status.ts";
+import type { TimerState } from "./timer_text.ts";
+import type { Timers } from "./timers.ts";
 import type { IfaceOfAddress } from "./transport_id.ts";
 import type { UdevEvent } from "./udev_event.ts";
-
-/** Upstream's timers (contract 5 and 6), in milliseconds. */
-export const TIMERS = {
-  /** Soak after a config reload or a stafd signal before recomputing. */
-  configSoakMs: 1_500,
-  /** Soak after stafd vanished and came back, so that it can refill its cache. */
-  stafdReturnedSoakMs: 10_000,
-  /** The audit looks 1 s after a udev `add`. */
-  auditAfterAddMs: 1_000,
-  fastRetryMs: 3_000,
-  slowRetryMs: 60_000,
-} as const;
-
-export type Timers = { -readonly [K in keyof typeof TIMERS]: number };
-
-/**
- * The timers scaled by the test-only variable STACD_TEST_TIMER_SCALE (e.g.
- * 0.01 makes the 60 s retry 0.6 s); the defaults are upstream's.
- */
-export function scaledTimers(
-  scale = Number(Deno.env.get("STACD_TEST_TIMER_SCALE") ?? "1"),
-): Timers {
-  const s = Number.isFinite(scale) && scale > 0 ? scale : 1;
-  return Object.fromEntries(
-    Object.entries(TIMERS).map(([k, v]) => [k, Math.round(v * s)]),
-  ) as Timers;
-}
 
 /** A source of udev events that can be closed (UdevMonitor, or a fake). */
 export interface UdevEventSource extends AsyncIterable<UdevEvent> {
@@ -63,13 +40,20 @@ export interface DaemonDeps {
   notifier: Notifier;
   timers: Timers;
   udev?: UdevEventSource;
-  /** Sees every udev event after the daemon (e.g. to drop cached sysfs facts). */
-  onUdevEvent?: (event: UdevEvent) => void;
+  /** The interface holding a local address (tcp's host-iface rule). */
   ifaceOfAddress?: IfaceOfAddress;
   /** Reads the configuration; the default reads the files. */
   load?: (files: ConfigurationFiles) => Configuration;
   /** NBFT boot connections present (firmware tables). */
   bootConnections?: boolean;
+  /** Hears what stacd shows of itself, at every change. */
+  publish?: (status: StacdStatus) => void;
+}
+
+/** The config soak timer, and stafd's pages waiting for it. */
+interface Soak extends TimerState {
+  timer: Timer;
+  pages?: { value: readonly DiscoveredPage[] };
 }
 
 export class Daemon {
@@ -85,6 +69,10 @@ export class Daemon {
   #stopping = false;
   /** --tron holds until the first reload; then the file decides. */
   #cliTron: boolean;
+  #soak: Soak | undefined;
+  /** stafd left the bus and has not answered since. */
+  #stafdVanished = false;
+  #returnedUntil = 0;
 
   constructor(files: ConfigurationFiles, deps: DaemonDeps, options: { tron?: boolean } = {}) {
     this.#files = files;
@@ -108,12 +96,33 @@ export class Daemon {
       log: deps.log,
       store: deps.store,
       ifaceOfAddress: deps.ifaceOfAddress,
+      resyncMs: deps.timers.resyncMs,
+      publish: () => this.#publish(),
     });
     this.#updateInputs(false);
+    this.#publish();
   }
 
   get configuration(): Configuration {
     return this.#configuration;
+  }
+
+  /** Debug logging; see {@linkcode setTron}. */
+  get tron(): boolean {
+    return this.#deps.log.tron;
+  }
+
+  /**
+   * Turns debug logging on or off from `source` (e.g. "set over D-Bus"):
+   * the one place that changes it after the start, besides a reload, which
+   * takes the file's setting.
+   */
+  setTron(on: boolean, source: string): void {
+    const { log } = this.#deps;
+    if (log.tron === on) return;
+    log.tron = on;
+    log.info(`Trace ${on ? "on" : "off"} (${source})`);
+    this.#publish();
   }
 
   /**
@@ -159,7 +168,7 @@ export class Daemon {
       logDiagnostics(log, this.#configuration.diagnostics);
       log.info(`Configuration reloaded from ${this.#files.confFile}`);
       this.#updateInputs(true);
-      this.reconciler.requestPass(timers.configSoakMs);
+      this.#startSoak(timers.configSoakMs, "config reloaded");
     } catch (error) {
       // Whatever step failed, what runs is what ran before (the reconciler
       // only takes new inputs at the last step, which did not complete).
@@ -174,6 +183,7 @@ export class Daemon {
       );
     } finally {
       notifier.notify("READY=1");
+      this.#publish();
     }
   }
 
@@ -188,50 +198,20 @@ export class Daemon {
   stafdPages(pages: DiscoveredPage[] | undefined, reason: StafdReason): void {
     if (this.#stopping) return;
     const { clock, timers, log } = this.#deps;
-    this.#pendingPages?.timer.cancel();
-    this.#pendingPages = undefined;
     if (pages === undefined) {
       if (reason === "vanished") this.#stafdVanished = true;
       log.debug(`stafd's answer is unknown (${reason}): discovered controllers are kept`);
-      return this.setDiscovered(undefined, timers.configSoakMs);
+      this.#discovered = undefined;
+      this.#updateInputs(false);
+      this.#startSoak(timers.configSoakMs, `stafd ${reason}`, { replacePages: true });
+      return;
     }
     const now = clock.now();
     if (this.#stafdVanished) this.#returnedUntil = now + timers.stafdReturnedSoakMs;
     this.#stafdVanished = false;
     const soak = Math.max(timers.configSoakMs, this.#returnedUntil - now);
     log.debug(`stafd: ${pages.length} log pages (${reason}); applied in ${soak} ms`);
-    const timer = clock.after(soak, () => {
-      this.#pendingPages = undefined;
-      this.setDiscovered(pages, 0);
-    });
-    this.#pendingPages = { timer, delayMs: soak, dueMs: now + soak };
-  }
-
-  /**
-   * process_info's `config soak timer`, one timer as upstream's: stafd's
-   * answer waiting, else the pending pass; when off, the soak the next
-   * stafd answer gets (10 s while stafd is away, as upstream sets it).
-   */
-  soakTimerText(): string {
-    const { clock, timers } = this.#deps;
-    const running = this.#pendingPages ?? this.reconciler.passTimer;
-    if (running) return timerText(running.delayMs, running.dueMs - clock.now());
-    return timerText(this.#stafdVanished ? timers.stafdReturnedSoakMs : timers.configSoakMs);
-  }
-
-  #pendingPages: PendingTimer | undefined;
-  /** stafd left the bus and has not answered since. */
-  #stafdVanished = false;
-  #returnedUntil = 0;
-
-  /** stafd's log pages (undefined: unknown, stafd not answering). */
-  setDiscovered(
-    pages: readonly DiscoveredPage[] | undefined,
-    soakMs = this.#deps.timers.configSoakMs,
-  ): void {
-    this.#discovered = pages;
-    this.#updateInputs(false);
-    this.reconciler.requestPass(soakMs);
+    this.#startSoak(soak, `stafd ${reason}`, { replacePages: true, pages });
   }
 
   /** Stops everything; never disconnects a controller. */
@@ -240,7 +220,8 @@ export class Daemon {
     this.#stopping = true;
     const { log, notifier, udev } = this.#deps;
     notifier.notify("STOPPING=1");
-    this.#pendingPages?.timer.cancel();
+    this.#soak?.timer.cancel();
+    this.#soak = undefined;
     // Each step on its own: one failing must not keep the others from running.
     const steps: [string, () => unknown][] = [
       ["config watcher", () => this.#configWatcher.close()],
@@ -257,6 +238,60 @@ export class Daemon {
     }
   }
 
+  /**
+   * (Re)starts the one config soak timer (upstream's `config soak timer`):
+   * when it fires, stafd's pages waiting for it are installed and a pass
+   * runs. `replacePages` drops pages still waiting (a newer answer came); a
+   * reload keeps them, and does not cut a longer soak short.
+   */
+  #startSoak(
+    delayMs: number,
+    reason: string,
+    options: { replacePages?: boolean; pages?: readonly DiscoveredPage[] } = {},
+  ): void {
+    const { clock } = this.#deps;
+    const now = clock.now();
+    const previous = this.#soak;
+    previous?.timer.cancel();
+    const pages = options.replacePages
+      ? options.pages && { value: options.pages }
+      : previous?.pages;
+    const dueMs = options.replacePages || !previous
+      ? now + delayMs
+      : Math.max(previous.dueMs, now + delayMs);
+    const timer = clock.after(dueMs - now, () => {
+      this.#soak = undefined;
+      if (pages) {
+        this.#discovered = pages.value;
+        this.#updateInputs(false);
+      }
+      this.reconciler.requestPass(0, reason);
+      this.#publish();
+    });
+    this.#soak = { timer, delayMs: dueMs - now, dueMs, pages };
+    this.#publish();
+  }
+
+  #publish(): void {
+    const { publish, timers } = this.#deps;
+    if (!publish) return;
+    const { sys, config } = this.#configuration;
+    const soak = this.#soak;
+    publish({
+      pass: this.reconciler.snapshot,
+      soak: soak && { delayMs: soak.delayMs, dueMs: soak.dueMs },
+      soakIdleMs: this.#stafdVanished ? timers.stafdReturnedSoakMs : timers.configSoakMs,
+      host: {
+        hostNqn: sys.hostNqn,
+        hostId: sys.hostId,
+        hasHostKey: sys.hostKey !== undefined,
+        symname: sys.hostSymname,
+      },
+      ignoreIface: config.ignoreIface,
+      tron: this.#deps.log.tron,
+    });
+  }
+
   #load(): Configuration {
     this.#configWatcher.loaded();
     return (this.#deps.load ?? loadConfiguration)(this.#files);
@@ -264,27 +299,22 @@ export class Daemon {
 
   #updateInputs(reload: boolean): void {
     const { config, sys } = this.#configuration;
-    const retry: RetryPolicy = {
-      fastRetryMs: this.#deps.timers.fastRetryMs,
-      slowRetryMs: this.#deps.timers.slowRetryMs,
-      attemptsOnNcc: config.connectAttemptsOnNcc,
-    };
+    const { fastRetryMs, slowRetryMs } = this.#deps.timers;
     this.reconciler.setInputs({
       config,
       sys,
       discovered: this.#discovered,
       bootConnections: this.#deps.bootConnections ?? false,
-      retry,
+      retry: { fastRetryMs, slowRetryMs },
     }, { reload });
   }
 
   async #followUdev(udev: UdevEventSource): Promise<void> {
-    const { log, timers } = this.#deps;
+    const { log } = this.#deps;
     try {
       for await (const event of udev) {
         try {
-          this.#onUdev(event, timers);
-          this.#deps.onUdevEvent?.(event);
+          this.#onUdev(event);
         } catch (error) {
           log.error(`udev event handling failed: ${(error as Error).message}`);
         }
@@ -294,20 +324,24 @@ export class Daemon {
     }
   }
 
-  #onUdev(event: UdevEvent, timers: Timers): void {
-    const { log } = this.#deps;
+  /**
+   * A removal is looked at at once (the pass sees the device gone and
+   * retries its controller); an `add` 1 s later, for the audit only.
+   */
+  #onUdev(event: UdevEvent): void {
+    const { log, timers } = this.#deps;
     if (event.action === "overflow") {
       log.warning("udev events were lost (receive buffer overflow); re-reading sysfs");
-      this.reconciler.eventsLost();
+      this.reconciler.requestPass(0, "udev events lost");
       return;
     }
     log.debug(`udev ${event.action} ${event.sysname}`);
     if (event.action === "remove") {
-      this.reconciler.deviceRemoved(event.sysname);
+      this.reconciler.requestPass(0, `udev remove ${event.sysname}`);
     } else if (event.action === "add") {
       const audit = this.#configuration.config.disconnectScope ===
         "all-connections-matching-disconnect-trtypes";
-      if (audit) this.reconciler.requestPass(timers.auditAfterAddMs);
+      if (audit) this.reconciler.requestPass(timers.auditAfterAddMs, `udev add ${event.sysname}`);
     }
   }
 }

@@ -9,7 +9,7 @@
  */
 import type { StacdConfig } from "./config/stacd_conf.ts";
 import type { SysConfig } from "./config/sys_conf.ts";
-import { ConnectRefusedError } from "./controller.ts";
+import { ConnectRefusedError } from "./kernel_api.ts";
 import { type DiscoveryLogEntry, eflagsNcc, treqRequiresSecureChannel } from "./discovery_log.ts";
 import type { ConnectRequest, FabricsOptions } from "./fabrics_options.ts";
 import { preferredHostId } from "./host_id.ts";

@@ -9,7 +9,7 @@
  * (contract 6), and reported once per setting through `warn`; a controller
  * key it cannot take fails that connect (ConnectRefusedError) instead.
  */
-import { ConnectRefusedError, type Kernel } from "./controller.ts";
+import { ConnectRefusedError, type Kernel } from "./kernel_api.ts";
 import { connectViaFabricsDevice, deleteController } from "./fabrics_device.ts";
 import { type ConnectRequest, unsafeRequestField } from "./fabrics_options.ts";
 import {

@@ -27,6 +27,7 @@ export interface KernelController {
   hostid: string;
   /** `io` or `discovery`; "" before kernel 5.18. */
   cntrltype: string;
+  /** Shown as the kernel prints it: an I/O controller's reads "none", as in upstream's stacctl. */
   dctype: string;
   /** `live`, `connecting`, `resetting`, `deleting`, ... */
   state: string;
@@ -101,7 +102,7 @@ export function kernelControllerFromAttributes(
     hostnqn: attr("hostnqn"),
     hostid: attr("hostid"),
     cntrltype: attr("cntrltype"),
-    dctype: attr("dctype"),
+    dctype: shownAttribute(read("dctype")),
     state: attr("state"),
     model: attr("model"),
     serial: attr("serial"),
@@ -124,6 +125,12 @@ export function isIoController(kernel: KernelController): boolean {
 
 /** sysfs prints "(efault)" or "none" for attributes a transport lacks; both mean unknown. */
 function cleanAttribute(text: string | undefined): string {
+  const value = shownAttribute(text);
+  return value.toLowerCase() === "none" ? "" : value;
+}
+
+/** An attribute's text with only "(efault)" (the kernel's "not for this transport") blanked. */
+function shownAttribute(text: string | undefined): string {
   const value = (text ?? "").trim();
-  return value === "(efault)" || value.toLowerCase() === "none" ? "" : value;
+  return value === "(efault)" ? "" : value;
 }

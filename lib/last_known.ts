@@ -4,7 +4,7 @@
  * managing (and may later disconnect) the connections it made. Versioned
  * JSON, written atomically (temp file + rename), mode 0600. Holds no secret.
  */
-import type { ManagedOrigin } from "./reconcile.ts";
+import type { ManagedOrigin } from "./managed_controller.ts";
 import type { TransportId } from "./transport_id.ts";
 
 export const LAST_KNOWN_FILE = "last-known-config";

@@ -1,15 +1,14 @@
 /**
  * The reconcile decision (contract 5) as a pure function: from the desired
  * set, the controllers stacd manages and the kernel's connections to what
- * to add, update, dispose of, and audit. Level-based: it looks at state,
- * not at events, so a missed or repeated event is harmless.
+ * to add, update, dispose of, audit, and which connected controllers lost
+ * their device. Level-based: it looks at state, not at events, so a missed
+ * or repeated event is harmless.
  */
 import type { DisconnectScope, DisconnectTrtype } from "./config/stacd_conf.ts";
 import type { DesiredController } from "./desired.ts";
 import { isIoController, type KernelController } from "./kernel_controller.ts";
-
-/** Where a managed controller came from: the desired set, or the kernel audit. */
-export type ManagedOrigin = "configured" | "discovered" | "audited";
+import type { ManagedOrigin } from "./managed_controller.ts";
 
 /** What the plan needs to know of a controller stacd manages. */
 export interface ManagedView {
@@ -17,6 +16,8 @@ export interface ManagedView {
   origin: ManagedOrigin;
   transport: string;
   device: string | undefined;
+  /** Whether it holds its device (a connect in flight has none yet). */
+  connected: boolean;
   /** Excluded by the configuration: exclusion wins even while stafd's answer is unknown. */
   excluded?: boolean;
   /** Whether this kernel connection is this controller (contract 5's match rules). */
@@ -41,6 +42,12 @@ export interface Plan {
   dispose: { key: string; disconnect: boolean }[];
   /** Kernel connections nobody manages that the audit adopts; `disconnect` when not wanted. */
   audit: { kernel: KernelController; disconnect: boolean }[];
+  /**
+   * Connected controllers whose device the kernel no longer has as theirs:
+   * removed (the udev event may be lost, or came before their connect
+   * returned), or the name now belongs to another connection.
+   */
+  vanished: string[];
 }
 
 /** Whether leaving the desired set disconnects a controller of `transport`. */
@@ -62,8 +69,14 @@ export function plan(
   policy: Policy,
   matchesDesired: (d: DesiredController, k: KernelController) => boolean,
 ): Plan {
-  const result: Plan = { add: [], update: [], dispose: [], audit: [] };
+  const result: Plan = { add: [], update: [], dispose: [], audit: [], vanished: [] };
   const managedKeys = new Set(managed.map((m) => m.key));
+  const byDevice = new Map(kernel.map((k) => [k.device, k]));
+  for (const m of managed) {
+    if (!m.connected || m.device === undefined) continue;
+    const k = byDevice.get(m.device);
+    if (!k || !m.matches(k)) result.vanished.push(m.key);
+  }
 
   for (const d of desired.values()) {
     (managedKeys.has(d.key) ? result.update : result.add).push(d);
@@ -87,7 +100,10 @@ export function plan(
     const desiredList = [...desired.values()];
     // Most connections are managed ones, found by device name in O(1); only the
     // others pay for the match rules against every managed and desired controller.
-    const managedDevices = new Set(managed.map((m) => m.device));
+    const vanished = new Set(result.vanished);
+    const managedDevices = new Set(
+      managed.filter((m) => !vanished.has(m.key)).map((m) => m.device),
+    );
     for (const k of kernel) {
       if (!isIoController(k) || !(policy.trtypes as readonly string[]).includes(k.transport)) {
         continue;

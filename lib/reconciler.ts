@@ -1,13 +1,16 @@
 /**
- * The executor of the reconcile decision: holds the managed controllers,
- * runs passes (one at a time; requests during a pass collapse into one more
- * pass), applies the plan, persists the set. Events (udev, stafd signals,
- * SIGHUP) only request a pass; each pass re-reads the kernel's state.
+ * The control loop: the pass is the only writer. The reconciler owns the
+ * managed controllers (their devices, attempts and next attempts); events
+ * (udev, stafd, reloads, connects that returned, timers) only request a
+ * pass, with a reason for the debug log. A pass applies the connects that
+ * returned, re-reads the kernel, plans (reconcile.ts), starts connects and
+ * disposals, records the set, arms its one timer for the next look and
+ * publishes an immutable snapshot. Passes run one at a time; requests
+ * during a pass collapse into one more pass.
  */
 import type { Clock, Timer } from "./clock.ts";
 import type { StacdConfig } from "./config/stacd_conf.ts";
 import type { SysConfig } from "./config/sys_conf.ts";
-import { Controller, type ControllerSpec, type Kernel, type RetryPolicy } from "./controller.ts";
 import {
   connectRequest,
   type DesiredController,
@@ -16,12 +19,23 @@ import {
   hostKeyRefusal,
   hostNamesToResolve,
 } from "./desired.ts";
+import { pairedHost } from "./host_id.ts";
+import type { Kernel } from "./kernel_api.ts";
 import type { KernelController } from "./kernel_controller.ts";
 import { decodeLastKnown, encodeLastKnown, type LastKnownStore } from "./last_known.ts";
 import type { Logger } from "./logger.ts";
-import { type ManagedOrigin, plan, type Policy } from "./reconcile.ts";
+import * as life from "./managed_controller.ts";
+import type {
+  ControllerSpec,
+  LogLine,
+  ManagedController,
+  ManagedOrigin,
+  Phase,
+  RetryPolicy,
+} from "./managed_controller.ts";
+import { type ManagedView, plan, type Policy } from "./reconcile.ts";
 import { resolveHostNames, type Resolver } from "./resolve.ts";
-import { timerText } from "./timer_text.ts";
+import type { TimerState } from "./timer_text.ts";
 import {
   type IfaceOfAddress,
   makeTid,
@@ -32,18 +46,29 @@ import {
   type TransportId,
 } from "./transport_id.ts";
 
-/** Upstream's terminator audit period (CtrlTerminator.DISPOSAL_AUDIT_PERIOD_SEC). */
-export const TERMINATOR_AUDIT_MS = 30_000;
-
-/** A running timer: the delay it was set for, and when it fires (clock time). */
-export interface TimerState {
-  delayMs: number;
-  dueMs: number;
+/** What the snapshot shows of one managed controller; never a key. */
+export interface ControllerSnapshot {
+  readonly key: string;
+  readonly tid: TransportId;
+  readonly origin: ManagedOrigin;
+  readonly phase: Phase;
+  readonly dlpe?: DesiredController["dlpe"];
+  readonly ncc: boolean;
+  readonly device?: string;
+  readonly connected: boolean;
+  readonly attempts: number;
+  /** The retry timer while it runs; else upstream shows `lastDelayMs` as off. */
+  readonly retry?: TimerState;
+  readonly lastDelayMs: number;
+  /** The kernel's facts about its device, as the pass read them. */
+  readonly kernel?: KernelController;
 }
 
-/** A running timer with its handle. */
-export interface PendingTimer extends TimerState {
-  timer: Timer;
+/** What a pass saw and decided, published whole after every pass. */
+export interface PassSnapshot {
+  readonly controllers: readonly ControllerSnapshot[];
+  /** Disposals waiting for a connect in flight (upstream's terminator), and since when. */
+  readonly terminator: { readonly waiting: number; readonly sinceMs: number };
 }
 
 export interface ReconcilerDeps {
@@ -52,18 +77,12 @@ export interface ReconcilerDeps {
   log: Logger;
   store: LastKnownStore;
   resolver?: Resolver;
+  /** The interface holding a local address (tcp's host-iface rule); none in tests. */
   ifaceOfAddress?: IfaceOfAddress;
-  /** Called after every change of a controller or of the set (D-Bus, metrics). */
-  onChange?: () => void;
-}
-
-/** One managed controller with what the plan needs beside its life. */
-export interface Managed {
-  key: string;
-  tid: TransportId;
-  origin: ManagedOrigin;
-  controller: Controller;
-  dlpe?: DesiredController["dlpe"];
+  /** Hears every snapshot, once per pass. */
+  publish?: (snapshot: PassSnapshot) => void;
+  /** A look at the kernel when nothing asked for one: the backstop for lost events. */
+  resyncMs: number;
 }
 
 export interface Inputs {
@@ -76,55 +95,48 @@ export interface Inputs {
   retry: RetryPolicy;
 }
 
+/** How a connect ended: the device it made, or why it failed. */
+type Outcome = { device: string } | { error: unknown };
+
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
-  readonly #managed = new Map<string, Managed>();
+  readonly #managed = new Map<string, ManagedController>();
+  /** Connects in the kernel, by controller; a disposal waits for its controller's. */
+  readonly #inFlight = new Map<ManagedController, Promise<Outcome>>();
+  /** Connects that returned since the last pass, applied by the next one. */
+  #returned: [ManagedController, Outcome][] = [];
   readonly #disposals = new Set<Promise<void>>();
   #inputs: Inputs | undefined;
-  #timer: PendingTimer | undefined;
-  /** Disposals waiting for a connect in flight (upstream's terminator), and since when. */
+  /** The earliest pass asked for, and why. */
+  #requested: { dueMs: number; reasons: Set<string> } | undefined;
+  #timer: { timer: Timer; dueMs: number } | undefined;
+  #lastPassMs = 0;
   #terminator = { waiting: 0, sinceMs: 0 };
   #running: Promise<void> | undefined;
   #again = false;
   #kickOnNextPass = false;
   #stopped = false;
   #lastReports = new Set<string>();
+  #kernelFacts = new Map<string, KernelController>();
+  #snapshot: PassSnapshot = { controllers: [], terminator: { waiting: 0, sinceMs: 0 } };
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
   }
 
-  /** The controllers stacd manages now. */
-  get managed(): readonly Managed[] {
-    return [...this.#managed.values()];
+  /** What the latest pass saw and decided. */
+  get snapshot(): PassSnapshot {
+    return this.#snapshot;
   }
 
-  /** The pending pass (the end of a soak), if one is requested. */
-  get passTimer(): TimerState | undefined {
-    return this.#timer && { delayMs: this.#timer.delayMs, dueMs: this.#timer.dueMs };
-  }
-
-  /**
-   * process_info's `terminator.audit timer`. Upstream's terminator checks
-   * every 30 s whether the connects that hold up a disposal are over; here
-   * the disposal itself waits for them, and the timer shows, as upstream's
-   * would, the seconds left in the current 30 s while one waits.
-   */
-  terminatorTimerText(): string {
-    const { waiting, sinceMs } = this.#terminator;
-    if (waiting === 0) return timerText(TERMINATOR_AUDIT_MS);
-    const elapsed = (this.#deps.clock.now() - sinceMs) % TERMINATOR_AUDIT_MS;
-    return timerText(TERMINATOR_AUDIT_MS, TERMINATOR_AUDIT_MS - elapsed);
-  }
-
-  /** New inputs (config, stafd's pages). `reload` retries idle controllers at the next pass. */
+  /** New inputs (config, stafd's pages). `reload` retries controllers that gave up. */
   setInputs(inputs: Inputs, options: { reload?: boolean } = {}): void {
     this.#inputs = inputs;
     if (options.reload) this.#kickOnNextPass = true;
   }
 
   /**
-   * Re-creates the controllers of the last-known config that still have a
+   * Takes back the controllers of the last-known config that still have a
    * matching kernel connection; the others are forgotten.
    */
   async restore(): Promise<void> {
@@ -146,33 +158,29 @@ export class Reconciler {
       if (this.#managed.has(key)) continue;
       const existing = connections.find((k) => this.#matches(entry.tid, k));
       if (!existing) continue;
-      this.#manage(key, entry.tid, entry.origin, this.#restoredSpec(entry.tid)).controller.start(
-        connections,
-      );
+      const c = this.#manage(key, entry.tid, entry.origin, this.#restoredSpec(entry.tid));
+      this.#write(life.connected(c, existing.device, "Adopted existing connection"));
     }
     if (this.#managed.size > 0) {
       log.info(`Restored ${this.#managed.size} controllers from ${store.path}`);
     }
+    this.#kernelFacts = new Map(connections.map((k) => [k.device, k]));
+    this.#publish();
   }
 
   /**
-   * Asks for a pass in `delayMs`. Bursts collapse: a pending pass that is due
-   * sooner stays; a later one is brought forward.
+   * Asks for a pass in `delayMs`, for `reason` (told in the debug log).
+   * Bursts collapse: a pending pass that is due sooner stays; a later one
+   * is brought forward.
    */
-  requestPass(delayMs = 0): void {
+  requestPass(delayMs: number, reason: string): void {
     if (this.#stopped) return;
-    const { clock } = this.#deps;
-    const due = clock.now() + delayMs;
-    if (this.#timer && this.#timer.dueMs <= due) return;
-    this.#timer?.timer.cancel();
-    this.#timer = {
-      delayMs,
-      dueMs: due,
-      timer: clock.after(delayMs, () => {
-        this.#timer = undefined;
-        void this.runPass();
-      }),
-    };
+    const dueMs = this.#deps.clock.now() + delayMs;
+    const requested = this.#requested ??= { dueMs, reasons: new Set() };
+    requested.dueMs = Math.min(requested.dueMs, dueMs);
+    // Bounded: a flood of events names a few of them.
+    if (requested.reasons.size < 8) requested.reasons.add(reason);
+    this.#arm();
   }
 
   /** Runs a pass now (or right after the running one). Resolves when it is done. */
@@ -194,38 +202,32 @@ export class Reconciler {
     return this.#running;
   }
 
-  /** udev `remove` of a device: the controller that owned it retries. */
-  deviceRemoved(device: string): void {
-    for (const m of this.#managed.values()) m.controller.deviceRemoved(device);
-  }
-
   /**
-   * udev events were lost: a pass re-reads sysfs for the connected
-   * controllers, and connects in flight check their device when they return.
-   */
-  eventsLost(): void {
-    for (const m of this.#managed.values()) m.controller.eventsLost();
-    this.requestPass(0);
-  }
-
-  /**
-   * Stops managing without touching the kernel: cancels timers, waits for
-   * connects in flight and disposals under way, saves the last-known config.
+   * Stops managing without touching the kernel: cancels the timer, waits
+   * for the pass, the connects in flight and the disposals under way, and
+   * saves the last-known config with the devices those connects made.
    */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.timer.cancel();
     this.#timer = undefined;
     await this.#running;
-    await Promise.all(this.#managed.values().map((m) => m.controller.dispose(false)));
+    await Promise.all(this.#inFlight.values());
+    this.#applyReturned();
     await Promise.all(this.#disposals);
     await this.#save();
+    this.#publish();
   }
 
   async #pass(): Promise<void> {
     const inputs = this.#inputs;
     if (!inputs || this.#stopped) return;
-    const { kernel, log } = this.#deps;
+    const { clock, kernel, log } = this.#deps;
+    const reasons = this.#requested?.reasons;
+    if (this.#requested && this.#requested.dueMs <= clock.now()) this.#requested = undefined;
+    log.debug(`Reconcile pass (${reasons?.size ? [...reasons].join(", ") : "timer"})`);
+    this.#applyReturned();
+
     const reports = new Set<string>();
     const report = (message: string, level: "info" | "warning" = "info") => {
       reports.add(message);
@@ -243,78 +245,182 @@ export class Reconciler {
     const connections = await kernel.list();
     // stop() came during the awaits: a stopping stacd neither connects nor disconnects.
     if (this.#stopped) return;
-    this.#noticeVanished(connections);
+    // Connects that returned during the awaits: the list is newer than they are.
+    this.#applyReturned();
+    const now = clock.now();
     const policy: Policy = {
       scope: inputs.config.disconnectScope,
       trtypes: inputs.config.disconnectTrtypes,
       discoveredKnown: inputs.discovered !== undefined,
       bootConnections: inputs.bootConnections,
     };
-    const views = [...this.#managed.values()].map((m) => ({
-      key: m.key,
-      origin: m.origin,
+    const views: ManagedView[] = [...this.#managed.values()].map((c) => ({
+      key: c.key,
+      origin: c.origin,
       excluded: inputs.config.excluded.some((e) =>
-        e.invalid === undefined && matchesExclude(m.tid, e.match)
+        e.invalid === undefined && matchesExclude(c.tid, e.match)
       ),
-      transport: m.tid.transport,
-      device: m.controller.device,
-      matches: (k: KernelController) => this.#matches(m.tid, k),
+      transport: c.tid.transport,
+      device: c.device,
+      connected: c.phase === "connected",
+      matches: (k: KernelController) => this.#matches(c.tid, k),
     }));
     const actions = plan(desired, views, connections, policy, (d, k) => this.#matches(d.tid, k));
     const changed = actions.add.length + actions.dispose.length + actions.audit.length > 0;
 
-    const started: Controller[] = [];
+    for (const key of actions.vanished) {
+      this.#write(life.removed(this.#managed.get(key)!, inputs.retry, now));
+    }
     for (const d of actions.add) {
-      started.push(this.#manage(d.key, d.tid, d.origin, this.#spec(d, inputs), d.dlpe).controller);
+      this.#manage(d.key, d.tid, d.origin, this.#spec(d, inputs), d.dlpe);
     }
     for (const a of actions.audit) {
       const tid = tidOfKernel(a.kernel);
-      const key = tidKey(tid);
       if (a.disconnect) {
         log.info(
           `${printableTid(tid)} | ${a.kernel.device} - Not wanted (${policy.scope}); disconnecting`,
         );
       }
-      const m = this.#manage(key, tid, "audited", this.#restoredSpec(tid));
-      m.controller.assumeDevice(a.kernel.device);
-      if (a.disconnect) this.#dispose(m, true);
-      else started.push(m.controller);
+      const c = this.#manage(tidKey(tid), tid, "audited", this.#restoredSpec(tid));
+      life.assumeDevice(c, a.kernel.device);
+      if (a.disconnect) this.#dispose(c, true);
     }
     for (const { key, disconnect } of actions.dispose) {
-      const m = this.#managed.get(key);
-      if (m) this.#dispose(m, disconnect);
+      const c = this.#managed.get(key);
+      if (c) this.#dispose(c, disconnect);
     }
     // Record before connecting: a SIGKILL during a connect must not leave a
     // connection that the restarted stacd does not know it made.
     if (changed) await this.#save();
     if (this.#stopped) return;
     for (const update of actions.update) {
-      const m = this.#managed.get(update.key);
-      if (!m) continue;
+      const c = this.#managed.get(update.key);
+      if (!c) continue;
       // While stafd's answer is unknown, a configured controller keeps the
       // log page entry it had: its NCC bit has not been cleared.
-      const d = inputs.discovered === undefined && !update.dlpe && m.dlpe
-        ? { ...update, dlpe: m.dlpe, ncc: m.controller.spec.ncc }
+      const d = inputs.discovered === undefined && !update.dlpe && c.dlpe
+        ? { ...update, dlpe: c.dlpe, ncc: c.spec.ncc }
         : update;
-      m.origin = d.origin;
-      m.dlpe = d.dlpe;
-      m.controller.update(this.#spec(d, inputs));
-      if (this.#kickOnNextPass) m.controller.kick();
+      c.origin = d.origin;
+      c.dlpe = d.dlpe;
+      life.respecified(c, this.#spec(d, inputs), now);
+      if (this.#kickOnNextPass) life.kicked(c, now);
     }
     this.#kickOnNextPass = false;
-    for (const c of started) c.start(connections);
-    if (changed) this.#deps.onChange?.();
+    for (const c of this.#managed.values()) {
+      if (life.isDue(c, now)) this.#start(c, connections, inputs.retry, now);
+    }
+    this.#kernelFacts = new Map(connections.map((k) => [k.device, k]));
+    this.#lastPassMs = now;
+    this.#arm();
+    this.#publish();
   }
 
-  /** A connected controller whose device is gone from sysfs missed its udev remove. */
-  #noticeVanished(connections: readonly KernelController[]): void {
-    const present = new Set(connections.map((k) => k.device));
-    for (const m of this.#managed.values()) {
-      const device = m.controller.device;
-      if (m.controller.connected && device && !present.has(device)) {
-        m.controller.deviceRemoved(device);
-      }
+  /** Adopts a matching kernel connection, or connects. */
+  #start(
+    c: ManagedController,
+    connections: readonly KernelController[],
+    retry: RetryPolicy,
+    now: number,
+  ): void {
+    const existing = connections.find((k) => this.#matches(c.tid, k));
+    if (existing) {
+      this.#write(life.connected(c, existing.device, "Adopted existing connection"));
+      return;
     }
+    const { kernel } = this.#deps;
+    if (c.spec.refused) {
+      this.#write(life.failed(c, c.spec.refused, retry, now));
+      return;
+    }
+    life.connecting(c);
+    let host;
+    try {
+      // The kernel refuses a host NQN / host ID pair other than the one it has.
+      host = pairedHost(c.spec.request.host, connections, kernel.refusesSharedHostId ?? true);
+    } catch (error) {
+      this.#write(life.failed(c, error, retry, now));
+      return;
+    }
+    const request = host === c.spec.request.host ? c.spec.request : { ...c.spec.request, host };
+    const connect = kernel.connect(request).then(
+      (device): Outcome => ({ device }),
+      (error): Outcome => ({ error }),
+    );
+    this.#inFlight.set(c, connect);
+    void connect.then((outcome) => {
+      this.#inFlight.delete(c);
+      // A disposed controller's outcome is its disposal's to handle.
+      if (this.#managed.get(c.key) !== c) return;
+      this.#returned.push([c, outcome]);
+      this.requestPass(0, `connect of ${c.spec.id} returned`);
+    });
+  }
+
+  #applyReturned(): void {
+    const returned = this.#returned;
+    this.#returned = [];
+    const now = this.#deps.clock.now();
+    for (const [c, outcome] of returned) {
+      if (this.#managed.get(c.key) !== c || c.phase !== "connecting") continue;
+      this.#write(
+        "device" in outcome
+          ? life.connected(c, outcome.device, "Connection established!")
+          : life.failed(c, outcome.error, this.#inputs!.retry, now),
+      );
+    }
+  }
+
+  /** Arms the one timer for the earliest of: the pass asked for, a retry due, the resync. */
+  #arm(): void {
+    if (this.#stopped) return;
+    const { clock } = this.#deps;
+    const candidates = [
+      this.#requested?.dueMs,
+      life.nextDue(this.#managed.values()),
+      this.#lastPassMs + this.#deps.resyncMs,
+    ].filter((t): t is number => t !== undefined);
+    const dueMs = Math.min(...candidates);
+    if (this.#timer?.dueMs === dueMs) return;
+    this.#timer?.timer.cancel();
+    const fire = () => {
+      this.#timer = undefined;
+      void this.runPass();
+    };
+    // Due now: the next turn of the event loop, whatever the clock (a fake one included).
+    const delayMs = dueMs - clock.now();
+    const timer = delayMs > 0 ? clock.after(delayMs, fire) : nextTurn(fire);
+    this.#timer = { timer, dueMs };
+  }
+
+  #publish(): void {
+    const controllers = [...this.#managed.values()].map((c): ControllerSnapshot => {
+      const next = c.phase === "waiting" && c.next && c.next.delayMs > 0 ? c.next : undefined;
+      const kernel = c.device === undefined ? undefined : this.#kernelFacts.get(c.device);
+      return Object.freeze({
+        key: c.key,
+        tid: c.tid,
+        origin: c.origin,
+        phase: c.phase,
+        dlpe: c.dlpe,
+        ncc: c.spec.ncc,
+        device: c.device,
+        connected: c.phase === "connected",
+        attempts: c.attempts,
+        retry: next && { delayMs: next.delayMs, dueMs: next.dueMs },
+        lastDelayMs: c.lastDelayMs,
+        kernel: kernel && this.#matches(c.tid, kernel) ? kernel : undefined,
+      });
+    });
+    this.#snapshot = Object.freeze({
+      controllers: Object.freeze(controllers),
+      terminator: Object.freeze({ ...this.#terminator }),
+    });
+    this.#deps.publish?.(this.#snapshot);
+  }
+
+  #write(line: LogLine | undefined): void {
+    if (line) this.#deps.log[line.level](line.text);
   }
 
   #manage(
@@ -323,32 +429,43 @@ export class Reconciler {
     origin: ManagedOrigin,
     spec: ControllerSpec,
     dlpe?: DesiredController["dlpe"],
-  ): Managed {
-    const { clock, kernel, log } = this.#deps;
-    const retry = this.#inputs?.retry ??
-      { fastRetryMs: 3000, slowRetryMs: 60000, attemptsOnNcc: 0 };
-    const controller = new Controller(spec, {
-      clock,
-      kernel,
-      log,
-      retry,
-      // A connect or a retry is not a change of the set: the file is
-      // written when the set changes and at stop, not on every connect.
-      onChange: () => this.#deps.onChange?.(),
-    });
-    const m: Managed = { key, tid, origin, controller, dlpe };
-    this.#managed.set(key, m);
-    return m;
+  ): ManagedController {
+    const c = life.newManaged({ key, tid, origin, spec, dlpe }, this.#inputs!.retry);
+    this.#managed.set(key, c);
+    return c;
   }
 
-  #dispose(m: Managed, disconnect: boolean): void {
-    this.#managed.delete(m.key);
+  /**
+   * Stops managing `c`: waits for its connect in flight (never delete a
+   * controller while its connect is still in the kernel), then disconnects
+   * its device if told to and the name is still this controller's.
+   */
+  #dispose(c: ManagedController, disconnect: boolean): void {
+    this.#managed.delete(c.key);
+    const { clock, kernel, log } = this.#deps;
     const terminator = this.#terminator;
-    const waits = m.controller.state === "connecting";
-    if (waits && terminator.waiting++ === 0) terminator.sinceMs = this.#deps.clock.now();
-    const done = m.controller.dispose(disconnect).finally(() => {
+    const connect = this.#inFlight.get(c);
+    if (connect && terminator.waiting++ === 0) terminator.sinceMs = clock.now();
+    const done = (async () => {
+      const outcome = await connect;
+      if (connect) terminator.waiting--;
+      const device = outcome && "device" in outcome ? outcome.device : c.device;
+      if (!disconnect || device === undefined) return;
+      // The name nvmeX may have been reused by another connection since.
+      const current = await kernel.controller(device);
+      if (!current || !this.#matches(c.tid, current)) {
+        log.debug(`${c.spec.id} | ${device} - Already gone, nothing to disconnect`);
+        return;
+      }
+      try {
+        await kernel.disconnect(device);
+        log.info(`${c.spec.id} | ${device} - Disconnected`);
+      } catch (error) {
+        log.error(`${c.spec.id} | ${device} - Disconnect failed: ${(error as Error).message}`);
+      }
+    })().finally(() => {
       this.#disposals.delete(done);
-      if (waits) terminator.waiting--;
+      if (connect) this.requestPass(0, `disposal of ${c.spec.id} done`);
     });
     this.#disposals.add(done);
   }
@@ -359,20 +476,19 @@ export class Reconciler {
       request: d.request,
       ncc: d.ncc,
       attemptsOnNcc: inputs.config.connectAttemptsOnNcc,
-      matches: (k) => this.#matches(d.tid, k),
       refused: d.refused,
     };
   }
 
   /** A spec for a controller known only by identity (restored, audited): global options, the host key. */
   #restoredSpec(tid: TransportId): ControllerSpec {
-    const sys = this.#inputs?.sys ?? { hostNqn: tid.hostNqn, keyFiles: [] };
+    const inputs = this.#inputs!;
     return {
       id: printableTid(tid),
       ncc: false,
-      matches: (k) => this.#matches(tid, k),
-      request: connectRequest(tid, sys, { ...this.#inputs?.config.connection }, {}),
-      refused: hostKeyRefusal(sys, undefined),
+      attemptsOnNcc: inputs.config.connectAttemptsOnNcc,
+      request: connectRequest(tid, inputs.sys, { ...inputs.config.connection }, {}),
+      refused: hostKeyRefusal(inputs.sys, undefined),
     };
   }
 
@@ -385,8 +501,8 @@ export class Reconciler {
 
   /**
    * Saves are chained so that the file always ends with the latest set, and
-   * coalesced: a burst of changes (32 connects completing) queues one write,
-   * which records the state as it is when the write starts.
+   * coalesced: a burst of changes queues one write, which records the state
+   * as it is when the write starts.
    */
   #save(): Promise<void> {
     if (this.#saveQueued) return this.#saving;
@@ -394,10 +510,10 @@ export class Reconciler {
     this.#saving = this.#saving.then(() => {
       this.#saveQueued = false;
       const text = encodeLastKnown(
-        [...this.#managed.values()].map((m) => ({
-          tid: m.tid,
-          origin: m.origin,
-          device: m.controller.device,
+        [...this.#managed.values()].map((c) => ({
+          tid: c.tid,
+          origin: c.origin,
+          device: c.device,
         })),
       );
       return this.#deps.store.save(text);
@@ -408,6 +524,11 @@ export class Reconciler {
     });
     return this.#saving;
   }
+}
+
+function nextTurn(fire: () => void): Timer {
+  const id = setTimeout(fire, 0);
+  return { cancel: () => clearTimeout(id) };
 }
 
 /** The identity of an unmanaged kernel connection, as the audit adopts it. */

@@ -23,3 +23,36 @@ export function pyFloat(value: number): string {
   if (Math.abs(value) >= 1e-4) return String(value);
   return value.toExponential().replace(/e([+-])(\d)$/, "e$10$2");
 }
+
+/** A running timer: the delay it was set for, and when it fires (clock time). */
+export interface TimerState {
+  delayMs: number;
+  dueMs: number;
+}
+
+/** A running timer as {@linkcode timerText} shows it at `nowMs`; `idleMs` when none runs. */
+export function runningTimerText(
+  timer: TimerState | undefined,
+  idleMs: number,
+  nowMs: number,
+): string {
+  return timer ? timerText(timer.delayMs, timer.dueMs - nowMs) : timerText(idleMs);
+}
+
+/** Upstream's terminator audit period (CtrlTerminator.DISPOSAL_AUDIT_PERIOD_SEC). */
+export const TERMINATOR_AUDIT_MS = 30_000;
+
+/**
+ * process_info's `terminator.audit timer`. Upstream's terminator checks
+ * every 30 s whether the connects that hold up a disposal are over; stacd's
+ * disposal itself waits for them, and the timer shows, as upstream's would,
+ * the seconds left in the current 30 s while one waits.
+ */
+export function terminatorTimerText(
+  terminator: { waiting: number; sinceMs: number },
+  nowMs: number,
+): string {
+  if (terminator.waiting === 0) return timerText(TERMINATOR_AUDIT_MS);
+  const elapsed = (nowMs - terminator.sinceMs) % TERMINATOR_AUDIT_MS;
+  return timerText(TERMINATOR_AUDIT_MS, TERMINATOR_AUDIT_MS - elapsed);
+}

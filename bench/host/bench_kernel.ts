@@ -6,7 +6,7 @@
  * the real stacd does not hold (its kernel state lives in the kernel) and
  * that would be charged to stacd's memory figure.
  */
-import type { Kernel } from "../../lib/controller.ts";
+import type { Kernel } from "../../lib/kernel_api.ts";
 import type { ConnectRequest } from "../../lib/fabrics_options.ts";
 import type { KernelController } from "../../lib/kernel_controller.ts";
 
@@ -47,26 +47,5 @@ export class BenchKernel implements Kernel {
   disconnect(device: string): Promise<void> {
     this.#controllers.delete(device);
     return Promise.resolve();
-  }
-
-  /** One sysfs attribute of `device`, as the D-Bus model reads it. */
-  attribute(device: string, name: string): string | undefined {
-    const k = this.#controllers.get(device);
-    if (!k) return undefined;
-    switch (name) {
-      case "address":
-        return `traddr=${k.traddr},trsvcid=${k.trsvcid}`;
-      case "transport":
-      case "subsysnqn":
-      case "hostnqn":
-      case "hostid":
-      case "cntrltype":
-      case "dctype":
-      case "state":
-      case "model":
-      case "serial":
-        return k[name];
-    }
-    return undefined;
   }
 }

@@ -105,6 +105,7 @@ function pureCore(config: StacdConfig, pages: DiscoveredPage[]) {
     origin: "discovered",
     transport: d.tid.transport,
     device: `nvme${i}`,
+    connected: true,
     matches: (k) => matchesKernelController(d.tid, k),
   }));
   const policy: Policy = {
@@ -155,7 +156,10 @@ async function reconcilerPasses(
   const { kernel, reconciler } = last;
   while (kernel.controllers.length < ENTRIES) await new Promise((r) => setTimeout(r, 0));
   await new Promise((r) => setTimeout(r, 10));
-  if (!reconciler.managed.every((m) => m.controller.connected)) {
+  while (!reconciler.snapshot.controllers.every((c) => c.connected)) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  if (reconciler.snapshot.controllers.length !== ENTRIES) {
     throw new Error("not every controller connected");
   }
   const steady = await timeRuns(20, 3, () => reconciler.runPass());

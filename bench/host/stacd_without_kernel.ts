@@ -56,16 +56,16 @@ async function main(dir: string, count: number): Promise<void> {
     udev,
     describe: "bench kernel",
     bootConnections: false,
-    readAttribute: (device, name) => kernel.attribute(device, name),
   });
   const { daemon } = app;
 
   // Ready once every controller is connected (the fake kernel answers in a turn or two).
-  while (!daemon.reconciler.managed.every((m) => m.controller.connected)) {
+  const managed = () => daemon.reconciler.snapshot.controllers;
+  while (!managed().every((c) => c.connected)) {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  if (daemon.reconciler.managed.length !== count) {
-    throw new Error(`${daemon.reconciler.managed.length} controllers managed, not ${count}`);
+  if (managed().length !== count) {
+    throw new Error(`${managed().length} controllers managed, not ${count}`);
   }
   Deno.stderr.writeSync(text.encode("ready\n"));
 

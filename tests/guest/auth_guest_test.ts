@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
 import { readFabricsSupport } from "../../lib/fabrics_support.ts";
-import { ConnectRefusedError } from "../../lib/controller.ts";
+import { ConnectRefusedError } from "../../lib/kernel_api.ts";
 import { RealKernel } from "../../lib/kernel.ts";
 import { Libnvme } from "../../lib/libnvme.ts";
 import {

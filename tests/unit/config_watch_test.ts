@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { FileReadError } from "../../lib/config/text_file.ts";
-import { Daemon, TIMERS } from "../../lib/daemon.ts";
+import { Daemon } from "../../lib/daemon.ts";
+import { TIMERS } from "../../lib/timers.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
 import { controllerLine, FakeKernel, HOSTID, HOSTNQN, MemoryStore } from "./fakes.ts";
 

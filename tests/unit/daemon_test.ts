@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../../lib/clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
 import { HostNqnError } from "../../lib/config/sys_conf.ts";
-import { Daemon, TIMERS, type UdevEventSource } from "../../lib/daemon.ts";
+import { Daemon, type UdevEventSource } from "../../lib/daemon.ts";
+import { TIMERS } from "../../lib/timers.ts";
 import { createLogger, MemorySink } from "../../lib/logger.ts";
 import type { UdevEvent } from "../../lib/udev_event.ts";
 import {

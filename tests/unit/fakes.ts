@@ -6,7 +6,7 @@
  */
 import { parseStacdConfig, type StacdConfig } from "../../lib/config/stacd_conf.ts";
 import type { SysConfig } from "../../lib/config/sys_conf.ts";
-import type { Kernel } from "../../lib/controller.ts";
+import type { Kernel } from "../../lib/kernel_api.ts";
 import type { DiscoveredPage } from "../../lib/desired.ts";
 import type { DiscoveryLogEntry } from "../../lib/discovery_log.ts";
 import type { ConnectRequest } from "../../lib/fabrics_options.ts";

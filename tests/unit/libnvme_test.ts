@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Libnvme, libnvmeLogText, NvmeError, UnverifiedLayoutError } from "../../lib/libnvme.ts";
-import { ConnectRefusedError } from "../../lib/controller.ts";
+import { ConnectRefusedError } from "../../lib/kernel_api.ts";
 import { RealKernel } from "../../lib/kernel.ts";
 import { FABRICS_CONFIG_LAYOUTS } from "../../ffi/libnvme.ts";
 

@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import type { DesiredController, Origin } from "../../lib/desired.ts";
 import type { KernelController } from "../../lib/kernel_controller.ts";
-import {
-  disconnectsOnRemoval,
-  type ManagedOrigin,
-  type ManagedView,
-  plan,
-  type Policy,
-} from "../../lib/reconcile.ts";
+import type { ManagedOrigin } from "../../lib/managed_controller.ts";
+import { disconnectsOnRemoval, type ManagedView, plan, type Policy } from "../../lib/reconcile.ts";
 import { makeTid, matchesKernelController, printableTid, tidKey } from "../../lib/transport_id.ts";
 import { HOSTID, HOSTNQN, kernelController, SUBNQN } from "./fakes.ts";
 
@@ -42,6 +37,7 @@ function managed(
     origin,
     transport,
     device,
+    connected: device !== undefined,
     matches: (k) => matchesKernelController(tid, k),
   };
 }

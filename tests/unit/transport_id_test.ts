@@ -269,7 +269,7 @@ Deno.test("parseSysfsAddress() reads fc and ignores a PCIe address", () => {
   assert.deepEqual(parseSysfsAddress("0000:01:00.0\n"), { traddr: "", trsvcid: "" });
 });
 
-Deno.test("kernelControllerFromAttributes() reads sysfs texts and blanks (efault) and none", () => {
+Deno.test("kernelControllerFromAttributes() reads sysfs texts, blanks (efault), keeps dctype 'none' as shown", () => {
   const attrs: Record<string, string> = {
     transport: "tcp\n",
     address: "traddr=10.0.0.9,trsvcid=4420,src_addr=10.0.0.1\n",
@@ -284,7 +284,7 @@ Deno.test("kernelControllerFromAttributes() reads sysfs texts and blanks (efault
   assert.equal(k.device, "nvme7");
   assert.equal(k.traddr, "10.0.0.9");
   assert.equal(k.srcAddr, "10.0.0.1");
-  assert.equal(k.dctype, "");
+  assert.equal(k.dctype, "none", "upstream's stacctl shows it");
   assert.equal(k.model, "");
   assert.equal(k.serial, "");
   assert.ok(isIoController(k));

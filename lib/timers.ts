@@ -1,0 +1,34 @@
+/**
+ * Every timing of the control loop, in one place (upstream's values, in
+ * milliseconds), and their test-only scaling.
+ */
+
+export const TIMERS = {
+  /** Soak after a config reload or a stafd signal before recomputing. */
+  configSoakMs: 1_500,
+  /** Soak after stafd vanished and came back, so that it can refill its cache. */
+  stafdReturnedSoakMs: 10_000,
+  /** The audit looks 1 s after a udev `add`. */
+  auditAfterAddMs: 1_000,
+  /** Retry after a first failed connect, or after the kernel removed the device. */
+  fastRetryMs: 3_000,
+  /** Retry after later failures. */
+  slowRetryMs: 60_000,
+  /** A look at the kernel when nothing asked: the backstop for lost events (stacd's own). */
+  resyncMs: 300_000,
+} as const;
+
+export type Timers = { -readonly [K in keyof typeof TIMERS]: number };
+
+/**
+ * The timers scaled by the test-only variable STACD_TEST_TIMER_SCALE (e.g.
+ * 0.01 makes the 60 s retry 0.6 s); the defaults are upstream's.
+ */
+export function scaledTimers(
+  scale = Number(Deno.env.get("STACD_TEST_TIMER_SCALE") ?? "1"),
+): Timers {
+  const s = Number.isFinite(scale) && scale > 0 ? scale : 1;
+  return Object.fromEntries(
+    Object.entries(TIMERS).map(([k, v]) => [k, Math.round(v * s)]),
+  ) as Timers;
+}
