@@ -180,7 +180,10 @@ export class Reconciler {
     requested.dueMs = Math.min(requested.dueMs, dueMs);
     // Bounded: a flood of events names a few of them.
     if (requested.reasons.size < 8) requested.reasons.add(reason);
-    this.#arm();
+    // The timer is due sooner anyway: nothing to re-arm (10,000 connects
+    // returning must not each scan every controller's next attempt).
+    if (this.#timer && this.#timer.dueMs <= dueMs) return;
+    this.#setTimer(dueMs);
   }
 
   /** Runs a pass now (or right after the running one). Resolves when it is done. */
@@ -374,14 +377,17 @@ export class Reconciler {
   /** Arms the one timer for the earliest of: the pass asked for, a retry due, the resync. */
   #arm(): void {
     if (this.#stopped) return;
-    const { clock } = this.#deps;
     const candidates = [
       this.#requested?.dueMs,
       life.nextDue(this.#managed.values()),
       this.#lastPassMs + this.#deps.resyncMs,
     ].filter((t): t is number => t !== undefined);
     const dueMs = Math.min(...candidates);
-    if (this.#timer?.dueMs === dueMs) return;
+    if (this.#timer?.dueMs !== dueMs) this.#setTimer(dueMs);
+  }
+
+  #setTimer(dueMs: number): void {
+    const { clock } = this.#deps;
     this.#timer?.timer.cancel();
     const fire = () => {
       this.#timer = undefined;
@@ -409,7 +415,8 @@ export class Reconciler {
         attempts: c.attempts,
         retry: next && { delayMs: next.delayMs, dueMs: next.dueMs },
         lastDelayMs: c.lastDelayMs,
-        kernel: kernel && this.#matches(c.tid, kernel) ? kernel : undefined,
+        // The pass checked that a connected controller's device is its own.
+        kernel: c.phase === "connected" ? kernel : undefined,
       });
     });
     this.#snapshot = Object.freeze({
