@@ -8,10 +8,10 @@
  * running and may start a new service later (close() then start again).
  */
 import type { Logger } from "../logger.ts";
-import { DBUS_DAEMON } from "./bus_socket.ts";
 import {
   type BusConnection,
   connectSystemBus,
+  DBUS_DAEMON,
   DBusError,
   Message,
   Variant,
@@ -68,14 +68,17 @@ export async function startStacService(
   options: StacServiceOptions,
 ): Promise<StacService> {
   const { log } = options;
+  let closing = false;
   const connection = await connectSystemBus({
     address: options.busAddress,
     timeoutMs: options.timeoutMs,
+    onLost: (reason) => {
+      closing = true;
+      log.warning(`D-Bus API off: lost the system bus (${reason}); stacd keeps running`);
+    },
     onBadMessage: (why) => log.warning(`D-Bus: ${why}`),
   });
-  let closing = false;
   let announced = model.tron;
-  let closedByUs = false;
 
   const emitTron = (tron: boolean) => {
     if (closing || tron === announced) return;
@@ -128,12 +131,6 @@ export async function startStacService(
   }
   // Tron changes from elsewhere (a reload) are announced too; a no-op once closed.
   model.onTronChanged?.((tron) => emitTron(tron));
-  void connection.closed.then((reason) => {
-    closing = true;
-    if (!closedByUs) {
-      log.warning(`D-Bus API off: lost the system bus (${reason}); stacd keeps running`);
-    }
-  });
   log.info(`D-Bus API on: ${STAC_BUS_NAME} at ${STAC_OBJECT_PATH} (${connection.uniqueName})`);
 
   return {
@@ -141,7 +138,6 @@ export async function startStacService(
     closed: connection.closed,
     emitTron,
     async close() {
-      if (!closing) closedByUs = true;
       closing = true;
       await connection.close();
     },

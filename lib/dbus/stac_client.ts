@@ -29,22 +29,16 @@ export const CONTROLLER_ID_KEYS = [
 
 export class StacClient {
   #connection: BusConnection;
-  #timeoutMs: number;
 
-  private constructor(connection: BusConnection, timeoutMs: number) {
+  private constructor(connection: BusConnection) {
     this.#connection = connection;
-    this.#timeoutMs = timeoutMs;
   }
 
   /** Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS when set); each call then waits at most `timeoutMs`. */
   static async connect(
     options: { address?: string; timeoutMs?: number } = {},
   ): Promise<StacClient> {
-    const timeoutMs = options.timeoutMs ?? 5000;
-    return new StacClient(
-      await connectSystemBus({ address: options.address, timeoutMs }),
-      timeoutMs,
-    );
+    return new StacClient(await connectSystemBus(options));
   }
 
   async #call(
@@ -54,17 +48,14 @@ export class StacClient {
     body: unknown[],
     out: string,
   ): Promise<unknown> {
-    const reply = await this.#connection.call(
-      {
-        destination: STAC_BUS_NAME,
-        path: STAC_OBJECT_PATH,
-        interface: iface,
-        member,
-        signature,
-        body,
-      },
-      this.#timeoutMs,
-    );
+    const reply = await this.#connection.call({
+      destination: STAC_BUS_NAME,
+      path: STAC_OBJECT_PATH,
+      interface: iface,
+      member,
+      signature,
+      body,
+    });
     return expect(reply, member, out);
   }
 

@@ -13,17 +13,16 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { DiscoveredPage } from "../desired.ts";
 import type { Logger } from "../logger.ts";
 import { type PageLimits, readLogPagesReply } from "./stafd_pages.ts";
-import { type BusSocket, DISCONNECTED } from "./bus_socket.ts";
-import type { Message, MessageLike } from "./message.ts";
 import {
-  callWithin,
-  closeBus,
+  type BusConnection,
+  type CallSpec,
+  connectSystemBus,
   DBUS_DAEMON,
+  DISCONNECTED,
   errorText,
-  openBus,
-  STAF,
-  STAF_MATCH_RULES,
-} from "./stafd_bus.ts";
+  type Message,
+} from "./bus_connection.ts";
+import { STAF, STAF_MATCH_RULES } from "./stafd_bus.ts";
 
 const GET_ALL_LOG_PAGES = {
   path: STAF.path,
@@ -84,14 +83,12 @@ export async function followStafd(options: FollowStafdOptions): Promise<StafdFol
 
 class Follower implements StafdFollower {
   readonly #opts: FollowStafdOptions;
-  readonly #clock: Clock;
-  readonly #timeoutMs: number;
-  readonly #bus: BusSocket;
-  readonly #unlisten: () => void;
-  /** Rejects once the follower is closed or the connection is lost, ending every wait. */
-  readonly #gone: Promise<never>;
+  /** Aborted once the follower is closed or the connection is lost, ending every wait. */
+  readonly #stop = new AbortController();
   readonly closed: Promise<string>;
-  #endWaits!: (why: Error) => void;
+  #ended!: (why: string) => void;
+  #connection: BusConnection | undefined;
+  #unlisten = () => {};
   #owner: string | undefined;
   /** Bumped when the owner changes: answers of a previous owner are dropped. */
   #generation = 0;
@@ -103,16 +100,7 @@ class Follower implements StafdFollower {
 
   constructor(options: FollowStafdOptions) {
     this.#opts = options;
-    this.#clock = options.clock ?? systemClock;
-    this.#timeoutMs = options.callTimeoutMs ?? 25_000;
-    this.#gone = new Promise<never>((_, reject) => (this.#endWaits = reject));
-    this.closed = this.#gone.catch((error: Error) => error.message);
-    this.#bus = openBus(
-      options.busAddress,
-      (why) => this.#lost(why),
-      (why) => options.log.warning(`D-Bus: ${why}`),
-    );
-    this.#unlisten = this.#bus.onSignal(this.#onSignal);
+    this.closed = new Promise((resolve) => (this.#ended = resolve));
   }
 
   get owner(): string | undefined {
@@ -120,6 +108,15 @@ class Follower implements StafdFollower {
   }
 
   async start(): Promise<void> {
+    const { log } = this.#opts;
+    this.#connection = await connectSystemBus({
+      address: this.#opts.busAddress,
+      timeoutMs: this.#opts.callTimeoutMs ?? 25_000,
+      clock: this.#opts.clock ?? systemClock,
+      onLost: (why) => this.#lost(why),
+      onBadMessage: (why) => log.warning(`D-Bus: ${why}`),
+    });
+    this.#unlisten = this.#connection.bus.onSignal(this.#onSignal);
     // Subscribe before asking who owns the name, so no change falls in between.
     for (const rule of STAF_MATCH_RULES) await this.#callBus("AddMatch", "s", [rule]);
     const seen = this.#ownerEvents;
@@ -138,9 +135,9 @@ class Follower implements StafdFollower {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       // Ends every call in flight, which cancels its timeout timer.
-      this.#endWaits(new Error("closed"));
+      this.#end(new Error("closed"));
       this.#unlisten();
-      await closeBus(this.#bus);
+      await this.#connection?.close(0);
     })();
     return this.#closing;
   }
@@ -239,19 +236,25 @@ class Follower implements StafdFollower {
   #lost(why: string): void {
     if (this.#closing) return;
     this.#opts.log.error(`D-Bus connection lost (${why}): stafd's log pages stay unknown`);
-    this.#endWaits(new Error(`D-Bus connection lost: ${why}`));
+    this.#end(new Error(`D-Bus connection lost: ${why}`));
     const hadOwner = this.#owner !== undefined;
     this.#owner = undefined;
     this.#generation++;
     if (hadOwner) this.#deliver(undefined, "vanished");
   }
 
+  #end(why: Error): void {
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort(why);
+    this.#ended(why.message);
+  }
+
   #callBus(member: string, signature: string, body: unknown[]): Promise<Message> {
     return this.#call({ ...DBUS_DAEMON, member, signature, body });
   }
 
-  #call(spec: MessageLike): Promise<Message> {
-    return callWithin(this.#bus, spec, this.#clock, this.#timeoutMs, this.#gone).catch(
+  #call(spec: CallSpec): Promise<Message> {
+    return this.#connection!.call(spec, { signal: this.#stop.signal }).catch(
       (error: { type?: string; text?: string }) => {
         // The loss itself is reported by #lost; the call says the same.
         if (error.type === DISCONNECTED) throw new Error(`D-Bus connection lost: ${error.text}`);

@@ -110,7 +110,7 @@ Deno.test("a client sending an invalid message is cut off by the bus; the servic
     member: "list_controllers",
     signature: "h",
     body: [0],
-  }, 2000));
+  }, { timeoutMs: 2000 }));
   await rogue.close();
   await stillAnswers(f.bus.address);
 });

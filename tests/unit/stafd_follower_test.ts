@@ -222,7 +222,7 @@ Deno.test("followStafd() rejects clearly when there is no bus", async () => {
       log: memoryLogger().log,
       onPages: () => {},
     }),
-    /D-Bus connection lost: .*(ENOENT|No such file)/,
+    /Cannot connect to the D-Bus system bus at unix:path=\/nonexistent\/stafd-test-bus: .*(ENOENT|No such file)/,
   );
 });
 
