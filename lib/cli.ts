@@ -3,8 +3,7 @@
  * same options as nvme-stas's stacd, plus --dump-config and --health.
  */
 import { parseArgs } from "node:util";
-
-export const DEFAULT_CONF_FILE = "/etc/stas/stacd.conf";
+import { DEFAULT_STACD_CONF } from "./config/stacd_conf.ts";
 
 export type Command =
   | { kind: "help" }
@@ -22,7 +21,7 @@ found by stafd or listed in stacd.conf, and keeps those connections right.
 Options:
   -h, --help              Print this help and exit
   -v, --version           Print the program and libnvme versions and exit
-  -f, --conf-file=FILE    Configuration file (default: ${DEFAULT_CONF_FILE})
+  -f, --conf-file=FILE    Configuration file (default: ${DEFAULT_STACD_CONF})
   -s, --syslog            Log to syslog/journal instead of stdout
       --tron              Trace on: debug logging until the next reload
       --idl=FILE          Write the D-Bus introspection XML to FILE and exit
@@ -59,7 +58,7 @@ export function parseCommandLine(args: string[]): Command {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   const v = parsed.values;
-  const confFile = v["conf-file"] ?? DEFAULT_CONF_FILE;
+  const confFile = v["conf-file"] ?? DEFAULT_STACD_CONF;
   if (v.help) return { kind: "help" };
   if (v.version) return { kind: "version" };
   if (v.idl !== undefined) {

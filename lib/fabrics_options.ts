@@ -46,6 +46,7 @@ export interface ConnectRequest {
   options?: FabricsOptions;
 }
 
+/** The subsystem NQN every discovery controller answers to (NVMe Base Specification). */
 export const DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery";
 
 const INT_OPTIONS = [

@@ -4,6 +4,8 @@
  * so the matching code can be tested without a kernel.
  */
 
+import { DISCOVERY_NQN } from "./fabrics_options.ts";
+
 /** The transports stacd manages; a PCIe controller is never adopted or disconnected. */
 export const FABRICS_TRANSPORTS = ["tcp", "rdma", "fc", "loop"] as const;
 
@@ -119,7 +121,7 @@ export function isIoController(kernel: KernelController): boolean {
   if (!isFabricsTransport(kernel.transport)) return false;
   if (kernel.cntrltype === "io") return true;
   if (kernel.cntrltype === "discovery") return false;
-  return kernel.subsysnqn !== "nqn.2014-08.org.nvmexpress.discovery" &&
+  return kernel.subsysnqn !== DISCOVERY_NQN &&
     kernel.hasNamespaces === true;
 }
 

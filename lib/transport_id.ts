@@ -4,10 +4,8 @@
  */
 
 import ipaddr from "ipaddr.js";
+import { DISCOVERY_NQN } from "./fabrics_options.ts";
 import { isIoController, type KernelController } from "./kernel_controller.ts";
-
-/** The subsystem NQN every discovery controller answers to. */
-export const WELL_KNOWN_DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery";
 
 /** The 7-tuple that identifies a controller; "" means not set. */
 export interface TransportId {
@@ -185,7 +183,7 @@ export function matchesKernelController(
     kernel.hostnqn !== candidate.hostNqn || !sameAddress(kernel.traddr, candidate.traddr, transport)
   ) return false;
   if (
-    kernel.subsysnqn !== candidate.subsysnqn && candidate.subsysnqn !== WELL_KNOWN_DISCOVERY_NQN
+    kernel.subsysnqn !== candidate.subsysnqn && candidate.subsysnqn !== DISCOVERY_NQN
   ) return false;
 
   switch (transport) {

@@ -10,9 +10,8 @@ import {
   parseIpAddress,
   printableTid,
   type TidFields,
-  WELL_KNOWN_DISCOVERY_NQN,
 } from "../transport_id.ts";
-import { optionValueProblem } from "../fabrics_options.ts";
+import { DISCOVERY_NQN, optionValueProblem } from "../fabrics_options.ts";
 import { CONNECTION_OPTIONS, type ConnectionOptions, setConnectionOption } from "./conn_options.ts";
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName } from "./diagnostics.ts";
@@ -150,7 +149,7 @@ function checkIdentity(fields: TidFields, notes: string[], invalid: string[]): v
   }
   if (traddr === undefined) invalid.push("traddr is missing");
   if (subsysnqn === undefined) invalid.push("nqn is missing");
-  else if (subsysnqn === WELL_KNOWN_DISCOVERY_NQN) {
+  else if (subsysnqn === DISCOVERY_NQN) {
     notes.push("nqn is the discovery NQN; discovery controllers belong in stafd.conf");
   }
   const ip = transport === "tcp" || transport === "rdma";

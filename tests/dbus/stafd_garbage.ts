@@ -6,6 +6,8 @@
  * be connected lost).
  */
 
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+
 /** One page as stafd's get_all_log_pages(true) lists it. */
 export interface StandinPage {
   "discovery-controller": Record<string, unknown>;
@@ -50,7 +52,7 @@ export function page(entries: unknown[], dc: Record<string, unknown> = {}): Stan
       transport: "tcp",
       traddr: "192.168.1.10",
       trsvcid: "8009",
-      subsysnqn: "nqn.2014-08.org.nvmexpress.discovery",
+      subsysnqn: DISCOVERY_NQN,
       "host-traddr": "",
       "host-iface": "",
       "host-nqn": HOST_NQN,

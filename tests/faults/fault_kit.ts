@@ -10,9 +10,8 @@
 import assert from "node:assert/strict";
 import { deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
 import type { StacdProcess } from "../guest/stacd_process.ts";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 
-/** The discovery subsystem: transient discovery controllers are not I/O connections. */
-const DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery";
 const SYS_NVME = "/sys/class/nvme";
 
 /** One row of the summary table. */

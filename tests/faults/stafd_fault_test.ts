@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import dbus, { type Message, type MessageBus } from "dbus-next";
 import { marshallMessage } from "dbus-next/lib/marshall-compat.js";
 import { STAF } from "../../lib/dbus/stafd_bus.ts";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { closeNextBus, openNextBus } from "../dbus/next_bus.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { GARBAGE } from "../dbus/stafd_garbage.ts";
@@ -262,7 +263,7 @@ class FloodingStafd implements AsyncDisposable {
       STAF.iface,
       "log_pages_changed",
       "ssssssss",
-      ["tcp", "127.0.0.1", "4420", "nqn.2014-08.org.nvmexpress.discovery", "", "", "", ""],
+      ["tcp", "127.0.0.1", "4420", DISCOVERY_NQN, "", "", "", ""],
     );
     signal.serial = 1;
     const [one] = marshallMessage(signal) as [Uint8Array];

@@ -11,6 +11,7 @@
  * Runs only in the guest: run_suite.ts host_pair
  */
 import assert from "node:assert/strict";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { StafdStandin } from "../stafd_standin.ts";
@@ -32,8 +33,6 @@ const DC_HOST = {
 const OWN_NQN = "nqn.2014-08.com.example:controller-host";
 const UUID_ID = "2f4e6a8c-1b3d-4f5e-8a7c-9d0e1f2a3b4c";
 const UUID_NQN = `nqn.2014-08.org.nvmexpress:uuid:${UUID_ID}`;
-/** The discovery controllers the tests connect count in the live set. */
-const DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The host NQN and ID sysfs shows for the one controller of subsystem `nqn`. */

@@ -6,11 +6,16 @@ import assert from "node:assert/strict";
 import { CONNECTION_OPTIONS } from "../../lib/config/conn_options.ts";
 import type { ConfigDiagnostic } from "../../lib/config/diagnostics.ts";
 import { parseIni } from "../../lib/config/ini.ts";
-import { parseStacdConfig, redactedConfig } from "../../lib/config/stacd_conf.ts";
+import {
+  DEFAULT_STACD_CONF,
+  parseStacdConfig,
+  redactedConfig,
+} from "../../lib/config/stacd_conf.ts";
 import { HostNqnError, loadSysConfig } from "../../lib/config/sys_conf.ts";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { seededDraws, seedFrom } from "../seeded_random.ts";
 
-const FILE = "/etc/stas/stacd.conf";
+const FILE = DEFAULT_STACD_CONF;
 const KEY = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
 const KEY_B64 = KEY.split(":")[2] ?? "";
 const STACD_FILES = 3000;
@@ -66,7 +71,7 @@ const ENTRY_KEYS = [
 const ENTRY_VALUES = [
   ...["tcp", "rdma", "fc", "loop", "pcie", "TCP", "192.168.1.10", "::1", "::ffff:127.0.0.1"],
   ...["nn-0x1:pn-0x2", "4420", "8009", "0", "70000", "nqn.2026-11.io.test:s1", "eth0", ""],
-  ...["nqn.2014-08.org.nvmexpress.discovery", KEY, "DHHC-1:00:AAAA:", "true", "abc"],
+  ...[DISCOVERY_NQN, KEY, "DHHC-1:00:AAAA:", "true", "abc"],
 ];
 const NOISE = ["=", ";", "[", "]", "#", " ", "\t", "\n", "\r", "\0", "\uFEFF", "é", "\ud800"];
 

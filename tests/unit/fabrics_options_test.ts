@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  DISCOVERY_NQN,
   kernelOptionString,
   parseConnectReply,
   redactOptionString,
@@ -43,7 +44,7 @@ Deno.test("kernelOptionString() passes host-traddr, host-iface and a ctrl-loss-t
 
 Deno.test("kernelOptionString() never sends DH-HMAC-CHAP keys to a discovery controller", () => {
   const s = kernelOptionString({
-    target: { ...target, subsysnqn: "nqn.2014-08.org.nvmexpress.discovery" },
+    target: { ...target, subsysnqn: DISCOVERY_NQN },
     host: { ...host, dhchapKey: "DHHC-1:00:abc:" },
     options: { dhchapCtrlKey: "DHHC-1:00:def:" },
   });

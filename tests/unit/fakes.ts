@@ -4,7 +4,11 @@
  * last-known store in memory, and builders for configs and log pages.
  * Nothing here touches the real kernel, the clock or the file system.
  */
-import { parseStacdConfig, type StacdConfig } from "../../lib/config/stacd_conf.ts";
+import {
+  DEFAULT_STACD_CONF,
+  parseStacdConfig,
+  type StacdConfig,
+} from "../../lib/config/stacd_conf.ts";
 import type { SysConfig } from "../../lib/config/sys_conf.ts";
 import type { Kernel } from "../../lib/kernel_api.ts";
 import type { DiscoveredPage } from "../../lib/desired.ts";
@@ -24,7 +28,7 @@ export function sysConfig(over: Partial<SysConfig> = {}): SysConfig {
 
 /** stacd.conf from its text, as the daemon reads it; throws on any diagnostic of level error. */
 export function stacdConfig(text: string): StacdConfig {
-  const { config, diagnostics } = parseStacdConfig(text, "/etc/stas/stacd.conf");
+  const { config, diagnostics } = parseStacdConfig(text, DEFAULT_STACD_CONF);
   const errors = diagnostics.filter((d) => d.level === "error");
   if (errors.length > 0) throw new Error(`bad test config: ${errors[0]!.message}`);
   return config;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { denoTextFileReader, FileReadError } from "../../lib/config/text_file.ts";
 import {
+  DEFAULT_STACD_CONF,
   defaultStacdConfig,
   holdsSecrets,
   loadStacdConfig,
@@ -9,7 +10,7 @@ import {
   type StacdConfig,
 } from "../../lib/config/stacd_conf.ts";
 
-const FILE = "/etc/stas/stacd.conf";
+const FILE = DEFAULT_STACD_CONF;
 const KEY = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
 const CTRL_KEY =
   "DHHC-1:02:Umd2iCLuYk1I/OFexcp5y9YCy39MIVelFlVpkfIu+Me173sY0f9BxZNw77CFhlHUMfrrXw==:";

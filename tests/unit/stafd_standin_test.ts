@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { followStafd } from "../../lib/dbus/stafd_follower.ts";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { memoryLogger, nvmeNqns, PagesRecorder } from "../dbus/stafd_events.ts";
 import { goodPages, HOST_NQN } from "../dbus/stafd_garbage.ts";
@@ -98,7 +99,7 @@ Deno.test("the stand-in's interface, as busctl sees it: get_all_log_pages, get_l
     "tcp",
     "192.168.1.10",
     "8009",
-    "nqn.2014-08.org.nvmexpress.discovery",
+    DISCOVERY_NQN,
     "",
     "",
     HOST_NQN,

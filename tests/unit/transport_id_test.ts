@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import {
   isIoController,
   type KernelController,
@@ -164,7 +165,7 @@ Deno.test("matchesKernelController() compares traddr as addresses (IPv6 forms, I
 });
 
 Deno.test("matchesKernelController() lets the well-known discovery NQN match any subsysnqn", () => {
-  const c = candidate({ subsysnqn: "nqn.2014-08.org.nvmexpress.discovery" });
+  const c = candidate({ subsysnqn: DISCOVERY_NQN });
   assert.ok(matchesKernelController(c, kernel()));
 });
 
