@@ -31,6 +31,4 @@ export interface StacModel {
   listControllers(detailed: boolean): Record<string, string>[];
   /** controller_info(...): the detailed dict of that controller, or undefined if unknown. */
   controllerInfo(query: ControllerQuery): Record<string, string> | undefined;
-  /** Notifies the service when tron changes from elsewhere (reload), to emit PropertiesChanged. */
-  onTronChanged?: (listener: (tron: boolean) => void) => void;
 }

@@ -46,7 +46,11 @@ export interface StacServiceOptions {
 export interface StacService {
   /** Releases the name and disconnects; idempotent. */
   close(): Promise<void>;
-  /** Emits PropertiesChanged for tron and log_level if tron differs from what was last announced. */
+  /**
+   * Emits PropertiesChanged for tron and log_level if tron differs from what
+   * was last announced: what changes tron other than over D-Bus (a reload)
+   * calls it; a no-op once closed.
+   */
   emitTron(tron: boolean): void;
   /** Resolves with the reason when the connection ends, whether by close() or by losing the bus. */
   readonly closed: Promise<string>;
@@ -129,8 +133,6 @@ export async function startStacService(
       : `${error.type}: ${error.text}`;
     throw new Error(`Cannot own the D-Bus name ${STAC_BUS_NAME}: ${reason}`);
   }
-  // Tron changes from elsewhere (a reload) are announced too; a no-op once closed.
-  model.onTronChanged?.((tron) => emitTron(tron));
   log.info(`D-Bus API on: ${STAC_BUS_NAME} at ${STAC_OBJECT_PATH} (${connection.uniqueName})`);
 
   return {

@@ -53,8 +53,6 @@ function controller(
 }
 
 export interface FakeStacModel extends StacModel {
-  /** Changes tron as a reload would: notifies the service's listener. */
-  changeTronFromElsewhere(tron: boolean): void;
   /** How many times each method was called. */
   calls: Record<string, number>;
 }
@@ -76,7 +74,6 @@ export function fakeStacModel(
   for (let i = 2; i < (options.controllers ?? 2); i++) {
     controllers.push(controller(`nvme${i + 1}`, `nqn.2026-11.io.test:n${i}`));
   }
-  const listeners: ((tron: boolean) => void)[] = [];
   const calls: Record<string, number> = {};
   const count = (name: string) => {
     calls[name] = (calls[name] ?? 0) + 1;
@@ -120,13 +117,6 @@ export function fakeStacModel(
         c.public["host-nqn"] === q.hostNqn
       );
       return c ? view(c, true) : undefined;
-    },
-    onTronChanged(listener) {
-      listeners.push(listener);
-    },
-    changeTronFromElsewhere(tron) {
-      model.tron = tron;
-      for (const l of listeners) l(tron);
     },
   };
   return model;
