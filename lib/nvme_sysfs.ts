@@ -1,9 +1,10 @@
 /**
  * The nvme controllers that exist now, as /sys/class/nvme/nvmeX describes
- * them. Two readers give the same result: through libudev (what the daemon
- * uses, as upstream nvme-stas does) and plain file reads (no library needed:
- * for tests against a fake tree, and a fallback where libudev is missing).
- * The daemon calls one at start and after each uevent overflow.
+ * them. The daemon reads the attribute files (readNvmeControllers,
+ * readNvmeController; no library needed, and tests point them at a fake
+ * tree) on every reconcile pass and for each controller it checks. The
+ * libudev reader, listNvmeControllers, gives the same result; only a test
+ * uses it, to show that the two agree.
  */
 
 import { listEntries, openLibudev } from "../ffi/libudev.ts";

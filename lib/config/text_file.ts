@@ -1,6 +1,6 @@
 /**
- * The one way the config loaders read files, injected so that tests (and
- * `--dump-config` on a machine without /etc/nvme) need no real files.
+ * The one way the config loaders read files, injected so that tests need
+ * no real files.
  *
  * Reads are bounded: a config path naming a FIFO must not hang stacd (the
  * reads are synchronous, so it would stop the whole daemon), nor may

@@ -4,7 +4,8 @@
  * managing controllers, says once that the D-Bus API is off, and takes the
  * name again when the bus socket reappears. It watches the socket's
  * directory with inotify (Deno.watchFs) instead of retrying on a timer, so
- * an idle stacd without a bus never wakes up.
+ * an idle stacd without a bus never wakes up; only a socket that exists but
+ * refuses is retried on a timer, a few times (about 8 s in all).
  */
 import type { Logger } from "../logger.ts";
 import { socketPath, SYSTEM_BUS_ADDRESS, systemBusAddress } from "./bus_socket.ts";

@@ -3,9 +3,10 @@
  * replacing dbus-next's service layer, which answers a Set of a read-only
  * property twice, reads /var/lib/dbus/machine-id unguarded, and cannot show
  * argument names. Here every call is checked against the spec before a
- * handler runs, every handler runs guarded, and every call gets exactly one
- * reply: a return, or a standard D-Bus error. Nothing a caller sends can
- * throw out of the dispatcher.
+ * handler runs, every handler runs guarded, and every call that wants a
+ * reply gets exactly one: a return, or a standard D-Bus error (a call
+ * flagged NO_REPLY_EXPECTED gets none, and is not run at all if it only
+ * reads). Nothing a caller sends can throw out of the dispatcher.
  */
 import type { Logger } from "../logger.ts";
 import type { BusSocket } from "./bus_socket.ts";

@@ -6,8 +6,8 @@
  * cannot be fully read, the answer is `undefined` ("unknown"), never an
  * empty list: the daemon then keeps every discovered controller.
  *
- * Event-driven only: a timer exists only while a call is in flight, so an
- * idle follower never wakes up.
+ * Event-driven only: a timer exists only while connecting or while a call
+ * is in flight, so an idle follower never wakes up.
  */
 import { type Clock, systemClock } from "../clock.ts";
 import type { DiscoveredPage } from "../desired.ts";
@@ -47,7 +47,7 @@ export interface FollowStafdOptions {
   log: Logger;
   /** stafd's pages, or undefined when its answer is unknown. Exceptions are logged. */
   onPages: (pages: DiscoveredPage[] | undefined, reason: StafdReason) => void;
-  /** How long a call to stafd (or the bus) may take; default 25 s, D-Bus's own default. */
+  /** How long connecting, or a call to stafd (or the bus), may take; default 25 s, D-Bus's own. */
   callTimeoutMs?: number;
   clock?: Clock;
   limits?: Partial<PageLimits>;
