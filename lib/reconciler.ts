@@ -118,6 +118,12 @@ export class Reconciler {
   #stopped = false;
   #lastReports = new Set<string>();
   #kernelFacts = new Map<string, KernelController>();
+  #lastDesired: {
+    inputs: Inputs;
+    resolved: ReadonlyMap<string, string>;
+    desired: ReadonlyMap<string, DesiredController>;
+    reports: [string, "info" | "warning" | undefined][];
+  } | undefined;
   #snapshot: PassSnapshot = { controllers: [], terminator: { waiting: 0, sinceMs: 0 } };
 
   constructor(deps: ReconcilerDeps) {
@@ -243,7 +249,7 @@ export class Reconciler {
       this.#deps.resolver,
       report,
     );
-    const desired = desiredControllers({ ...inputs, resolved }, report);
+    const desired = this.#desiredSet(inputs, resolved, report);
     this.#lastReports = reports;
     const connections = await kernel.list();
     // stop() came during the awaits: a stopping stacd neither connects nor disconnects.
@@ -317,6 +323,31 @@ export class Reconciler {
     this.#lastPassMs = now;
     this.#arm();
     this.#publish();
+  }
+
+  /**
+   * The desired set, computed again only when the inputs or the resolved
+   * names changed: most passes (connects returning, retries, udev, the
+   * resync) have the same inputs, and 10,000 log page entries cost more
+   * than the rest of the pass. Its reports are told again as if computed.
+   */
+  #desiredSet(
+    inputs: Inputs,
+    resolved: ReadonlyMap<string, string>,
+    report: (message: string, level?: "info" | "warning") => void,
+  ): ReadonlyMap<string, DesiredController> {
+    const last = this.#lastDesired;
+    if (last?.inputs === inputs && sameEntries(last.resolved, resolved)) {
+      for (const [message, level] of last.reports) report(message, level);
+      return last.desired;
+    }
+    const reports: [string, "info" | "warning" | undefined][] = [];
+    const desired = desiredControllers({ ...inputs, resolved }, (message, level) => {
+      reports.push([message, level]);
+      report(message, level);
+    });
+    this.#lastDesired = { inputs, resolved, desired, reports };
+    return desired;
   }
 
   /** Adopts a matching kernel connection, or connects. */
@@ -531,6 +562,10 @@ export class Reconciler {
     });
     return this.#saving;
   }
+}
+
+function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 }
 
 function nextTurn(fire: () => void): Timer {
