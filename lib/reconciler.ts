@@ -111,16 +111,20 @@ export class Reconciler {
   #requested: { dueMs: number; reasons: Set<string> } | undefined;
   #timer: { timer: Timer; dueMs: number } | undefined;
   #lastPassMs = 0;
+  /** After a failed pass, the next waits this long (clock time). */
+  #backoffUntil = 0;
   #terminator = { waiting: 0, sinceMs: 0 };
   #running: Promise<void> | undefined;
   #again = false;
-  #kickOnNextPass = false;
+  /** Inputs a reload installed: their first pass retries the controllers that gave up. */
+  #kickInputs: Inputs | undefined;
+  /** Keys whose disposal waits for a connect in flight: not started again meanwhile. */
+  readonly #disposing = new Map<string, number>();
   #stopped = false;
   #lastReports = new Set<string>();
   #kernelFacts = new Map<string, KernelController>();
   #lastDesired: {
     inputs: Inputs;
-    resolved: ReadonlyMap<string, string>;
     desired: ReadonlyMap<string, DesiredController>;
     reports: [string, "info" | "warning" | undefined][];
   } | undefined;
@@ -135,10 +139,14 @@ export class Reconciler {
     return this.#snapshot;
   }
 
-  /** New inputs (config, stafd's pages). `reload` retries controllers that gave up. */
-  setInputs(inputs: Inputs, options: { reload?: boolean } = {}): void {
+  /**
+   * New inputs (config, stafd's pages): a new object per change, never
+   * changed in place (the desired set is kept per inputs object). `reload`
+   * retries the controllers that gave up, in the first pass on these inputs.
+   */
+  setInputs(inputs: Readonly<Inputs>, options: { reload?: boolean } = {}): void {
     this.#inputs = inputs;
-    if (options.reload) this.#kickOnNextPass = true;
+    if (options.reload) this.#kickInputs = inputs;
   }
 
   /**
@@ -203,10 +211,15 @@ export class Reconciler {
         this.#again = false;
         try {
           await this.#pass();
+          this.#backoffUntil = 0;
         } catch (error) {
           this.#deps.log.error(`Reconcile pass failed: ${(error as Error).stack ?? error}`);
+          // Not again at once: a pass that keeps failing must not spin.
+          this.#backoffUntil = this.#deps.clock.now() + (this.#inputs?.retry.fastRetryMs ?? 0);
         }
       } while (this.#again && !this.#stopped);
+      // Also after a pass that failed: the retries and the resync go on.
+      this.#arm();
     })().finally(() => this.#running = undefined);
     return this.#running;
   }
@@ -232,9 +245,12 @@ export class Reconciler {
     const inputs = this.#inputs;
     if (!inputs || this.#stopped) return;
     const { clock, kernel, log } = this.#deps;
-    const reasons = this.#requested?.reasons;
-    if (this.#requested && this.#requested.dueMs <= clock.now()) this.#requested = undefined;
-    log.debug(`Reconcile pass (${reasons?.size ? [...reasons].join(", ") : "timer"})`);
+    const requested = this.#requested;
+    const asked = requested !== undefined && requested.dueMs <= clock.now();
+    if (asked) this.#requested = undefined;
+    log.debug(`Reconcile pass (${asked ? [...requested.reasons].join(", ") : "due"})`);
+    // Connects that return later are taken in by the next pass: this one's
+    // kernel read must be newer than every outcome it applies.
     this.#applyReturned();
 
     const reports = new Set<string>();
@@ -243,19 +259,11 @@ export class Reconciler {
       // Each reason is told once, not at every pass.
       if (!this.#lastReports.has(message)) log[level](message);
     };
-    const resolved = await resolveHostNames(
-      hostNamesToResolve(inputs.config, inputs.sys),
-      inputs.config.ipFamily,
-      this.#deps.resolver,
-      report,
-    );
-    const desired = this.#desiredSet(inputs, resolved, report);
+    const desired = await this.#desiredSet(inputs, report);
     this.#lastReports = reports;
     const connections = await kernel.list();
     // stop() came during the awaits: a stopping stacd neither connects nor disconnects.
     if (this.#stopped) return;
-    // Connects that returned during the awaits: the list is newer than they are.
-    this.#applyReturned();
     const now = clock.now();
     const policy: Policy = {
       scope: inputs.config.disconnectScope,
@@ -277,8 +285,9 @@ export class Reconciler {
     const actions = plan(desired, views, connections, policy, (d, k) => this.#matches(d.tid, k));
     const changed = actions.add.length + actions.dispose.length + actions.audit.length > 0;
 
+    const leaving = new Set(actions.dispose.map((d) => d.key));
     for (const key of actions.vanished) {
-      this.#write(life.removed(this.#managed.get(key)!, inputs.retry, now));
+      if (!leaving.has(key)) this.#write(life.removed(this.#managed.get(key)!, inputs.retry, now));
     }
     for (const d of actions.add) {
       this.#manage(d.key, d.tid, d.origin, this.#spec(d, inputs), d.dlpe);
@@ -313,40 +322,51 @@ export class Reconciler {
       c.origin = d.origin;
       c.dlpe = d.dlpe;
       life.respecified(c, this.#spec(d, inputs), now);
-      if (this.#kickOnNextPass) life.kicked(c, now);
+      if (this.#kickInputs === inputs) life.kicked(c, now);
     }
-    this.#kickOnNextPass = false;
+    if (this.#kickInputs === inputs) this.#kickInputs = undefined;
     for (const c of this.#managed.values()) {
-      if (life.isDue(c, now)) this.#start(c, connections, inputs.retry, now);
+      // A key whose old connect a disposal still waits for is left alone:
+      // that connection may be the one it adopts.
+      if (life.isDue(c, now) && !this.#disposing.has(c.key)) {
+        this.#start(c, connections, inputs.retry, now);
+      }
     }
     this.#kernelFacts = new Map(connections.map((k) => [k.device, k]));
     this.#lastPassMs = now;
-    this.#arm();
     this.#publish();
   }
 
   /**
-   * The desired set, computed again only when the inputs or the resolved
-   * names changed: most passes (connects returning, retries, udev, the
-   * resync) have the same inputs, and 10,000 log page entries cost more
-   * than the rest of the pass. Its reports are told again as if computed.
+   * The desired set, with the configured host names resolved, computed
+   * again only when the inputs change (a reload, stafd's answer): passes
+   * for connects returning, retries, udev events and the resync neither
+   * look names up (a DNS hiccup or a round-robin answer must not move a
+   * controller) nor pay for 10,000 log page entries. Its reports are told
+   * again as if computed, so that "told once" holds.
    */
-  #desiredSet(
+  async #desiredSet(
     inputs: Inputs,
-    resolved: ReadonlyMap<string, string>,
     report: (message: string, level?: "info" | "warning") => void,
-  ): ReadonlyMap<string, DesiredController> {
+  ): Promise<ReadonlyMap<string, DesiredController>> {
     const last = this.#lastDesired;
-    if (last?.inputs === inputs && sameEntries(last.resolved, resolved)) {
+    if (last?.inputs === inputs) {
       for (const [message, level] of last.reports) report(message, level);
       return last.desired;
     }
     const reports: [string, "info" | "warning" | undefined][] = [];
-    const desired = desiredControllers({ ...inputs, resolved }, (message, level) => {
+    const tell = (message: string, level?: "info" | "warning") => {
       reports.push([message, level]);
       report(message, level);
-    });
-    this.#lastDesired = { inputs, resolved, desired, reports };
+    };
+    const resolved = await resolveHostNames(
+      hostNamesToResolve(inputs.config, inputs.sys),
+      inputs.config.ipFamily,
+      this.#deps.resolver,
+      tell,
+    );
+    const desired = desiredControllers({ ...inputs, resolved }, tell);
+    this.#lastDesired = { inputs, desired, reports };
     return desired;
   }
 
@@ -413,7 +433,7 @@ export class Reconciler {
       life.nextDue(this.#managed.values()),
       this.#lastPassMs + this.#deps.resyncMs,
     ].filter((t): t is number => t !== undefined);
-    const dueMs = Math.min(...candidates);
+    const dueMs = Math.max(Math.min(...candidates), this.#backoffUntil);
     if (this.#timer?.dueMs !== dueMs) this.#setTimer(dueMs);
   }
 
@@ -480,32 +500,51 @@ export class Reconciler {
    */
   #dispose(c: ManagedController, disconnect: boolean): void {
     this.#managed.delete(c.key);
-    const { clock, kernel, log } = this.#deps;
+    const { clock, log } = this.#deps;
     const terminator = this.#terminator;
     const connect = this.#inFlight.get(c);
-    if (connect && terminator.waiting++ === 0) terminator.sinceMs = clock.now();
+    if (connect) {
+      if (terminator.waiting++ === 0) terminator.sinceMs = clock.now();
+      this.#disposing.set(c.key, (this.#disposing.get(c.key) ?? 0) + 1);
+    }
     const done = (async () => {
       const outcome = await connect;
-      if (connect) terminator.waiting--;
       const device = outcome && "device" in outcome ? outcome.device : c.device;
       if (!disconnect || device === undefined) return;
-      // The name nvmeX may have been reused by another connection since.
-      const current = await kernel.controller(device);
-      if (!current || !this.#matches(c.tid, current)) {
-        log.debug(`${c.spec.id} | ${device} - Already gone, nothing to disconnect`);
+      if (this.#managed.has(c.key)) {
+        // Wanted again meanwhile: its new record adopts the connection.
+        log.debug(`${c.spec.id} | ${device} - Wanted again, kept`);
         return;
       }
-      try {
-        await kernel.disconnect(device);
-        log.info(`${c.spec.id} | ${device} - Disconnected`);
-      } catch (error) {
-        log.error(`${c.spec.id} | ${device} - Disconnect failed: ${(error as Error).message}`);
-      }
-    })().finally(() => {
+      await this.#disconnect(c, device);
+    })().catch((error) => {
+      log.error(`${c.spec.id} | Disposal failed: ${(error as Error).message}`);
+    }).finally(() => {
       this.#disposals.delete(done);
-      if (connect) this.requestPass(0, `disposal of ${c.spec.id} done`);
+      if (!connect) return;
+      terminator.waiting--;
+      const left = this.#disposing.get(c.key)! - 1;
+      if (left > 0) this.#disposing.set(c.key, left);
+      else this.#disposing.delete(c.key);
+      this.requestPass(0, `disposal of ${c.spec.id} done`);
     });
     this.#disposals.add(done);
+  }
+
+  /** Disconnects `device` if the name is still this controller's (it may have been reused). */
+  async #disconnect(c: ManagedController, device: string): Promise<void> {
+    const { kernel, log } = this.#deps;
+    const current = await kernel.controller(device);
+    if (!current || !this.#matches(c.tid, current)) {
+      log.debug(`${c.spec.id} | ${device} - Already gone, nothing to disconnect`);
+      return;
+    }
+    try {
+      await kernel.disconnect(device);
+      log.info(`${c.spec.id} | ${device} - Disconnected`);
+    } catch (error) {
+      log.error(`${c.spec.id} | ${device} - Disconnect failed: ${(error as Error).message}`);
+    }
   }
 
   #spec(d: DesiredController, inputs: Inputs): ControllerSpec {
@@ -562,10 +601,6 @@ export class Reconciler {
     });
     return this.#saving;
   }
-}
-
-function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 }
 
 function nextTurn(fire: () => void): Timer {

@@ -1,7 +1,7 @@
 /**
  * Host names in stacd.conf, resolved through the system resolver
- * (getaddrinfo: /etc/hosts and nsswitch apply) on each config pass, never on
- * a timer. The first address of an enabled IP family wins, in the order the
+ * (getaddrinfo: /etc/hosts and nsswitch apply) when the reconciler's inputs
+ * change, never on a timer. The first address of an enabled IP family wins, in the order the
  * ip-family option gives.
  */
 import { lookup } from "node:dns/promises";

@@ -620,9 +620,117 @@ Deno.test("Reconciler connects a configured host name at the address the resolve
   await pass();
   await pass();
   assert.deepEqual(kernel.connects, ["10.0.0.7"]);
-  assert.ok(asked.length >= 2);
-  assert.equal(asked.length, kernel.listCalls, "resolved on each pass");
-  assert.ok(asked.every((name) => name === "array.example"));
+  assert.deepEqual(asked, ["array.example"], "once per inputs, not per pass");
+  set(config([], "", [line]), {}, { reload: true });
+  await pass();
+  assert.deepEqual(asked, ["array.example", "array.example"], "a reload looks again");
+});
+
+Deno.test("Reconciler does not move a controller when round-robin DNS answers in turns", async () => {
+  let n = 0;
+  const resolver: Resolver = () =>
+    Promise.resolve(
+      n++ % 2 === 0
+        ? [{ address: "10.0.0.1", family: 4 }, { address: "10.0.0.2", family: 4 }]
+        : [{ address: "10.0.0.2", family: 4 }, { address: "10.0.0.1", family: 4 }],
+    );
+  const { kernel, reconciler, set, pass, advance } = setup({ resolver });
+  const line = "controller = transport=tcp;traddr=array.example;trsvcid=4420;nqn=" + SUBNQN;
+  kernel.script("10.0.0.1", new Error("Connection refused"));
+  set(config([], "", [line]));
+  await pass();
+  await advance(10_000); // a retry, the connect returning: passes on the same inputs
+  reconciler.requestPass(0, "udev remove nvme9");
+  await advance(TIMERS.resyncMs);
+  assert.deepEqual(kernel.connects, ["10.0.0.1", "10.0.0.1"]);
+  assert.deepEqual(kernel.disconnects, []);
+});
+
+Deno.test("Reconciler keeps its timer after a pass that failed: retries go on", async () => {
+  const { kernel, set, pass, advance, managed, sink } = setup();
+  kernel.script("10.0.0.1", new Error("Connection refused"));
+  set(config(["10.0.0.1"]));
+  await pass();
+  const list = kernel.list.bind(kernel);
+  kernel.list = () => {
+    kernel.list = list;
+    return Promise.reject(new Error("Input/output error"));
+  };
+  await advance(3_000); // the retry's pass fails
+  assert.match(sink.text(), /ERROR: Reconcile pass failed: Error: Input\/output error/);
+  assert.equal(kernel.connects.length, 1);
+  await advance(2_999); // a failed pass is not run again in a tight loop
+  assert.equal(kernel.connects.length, 1);
+  await advance(1);
+  assert.equal(kernel.connects.length, 2);
+  assert.equal(managed()[0]!.connected, true);
+});
+
+Deno.test("Reconciler gives a reload that lands during a pass its own retry", async () => {
+  const lookup = new Deferred<{ address: string; family: number }[]>();
+  const { kernel, reconciler, set, pass, managed } = setup({ resolver: () => lookup.promise });
+  const badKey = { sys: sysConfig({ hostKeyProblem: "the host key is malformed" }) };
+  set(config(["10.0.0.1"]), badKey);
+  await pass();
+  assert.equal(managed()[0]!.phase, "given-up", "refused: no usable key");
+  const name = "controller = transport=tcp;traddr=a.example;trsvcid=4420;nqn=" + SUBNQN;
+  set(config(["10.0.0.1"], "", [name]), badKey); // this pass waits for the name
+  const running = reconciler.runPass();
+  await settle();
+  set(config(["10.0.0.1"], "", [name]), {}, { reload: true }); // the reload fixes the key
+  lookup.resolve([{ address: "10.0.0.3", family: 4 }]);
+  await running;
+  await pass();
+  assert.equal(managed().find((c) => c.tid.traddr === "10.0.0.1")?.connected, true);
+  assert.ok(kernel.connects.includes("10.0.0.1"));
+});
+
+Deno.test("Reconciler keeps the connection of a controller wanted again while its disposal waits", async () => {
+  const { kernel, set, pass, managed } = setup();
+  const gate = kernel.hold("10.0.0.1");
+  set(config(["10.0.0.1"]));
+  await pass();
+  set(config([])); // leaves the set: its disposal waits for the connect
+  await pass();
+  set(config(["10.0.0.1"])); // and comes back
+  await pass();
+  assert.deepEqual(kernel.connects, ["10.0.0.1"], "no second connect meanwhile");
+  gate.resolve();
+  await settle();
+  await settle();
+  assert.deepEqual(kernel.disconnects, []);
+  assert.deepEqual(kernel.connects, ["10.0.0.1"]);
+  assert.equal(managed()[0]?.device, "nvme0", "the new record adopted it");
+});
+
+Deno.test("Reconciler runs one more pass for a request made during a pass", async () => {
+  let lookups = 0;
+  const resolver: Resolver = async () => {
+    lookups++;
+    // A real wait, long enough for the request's timer to fire meanwhile.
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    return []; // nothing to connect: only the passes count
+  };
+  const { kernel, reconciler, set } = setup({ resolver });
+  const line = "controller = transport=tcp;traddr=array.example;trsvcid=4420;nqn=" + SUBNQN;
+  set(config([], "", [line]));
+  const first = reconciler.runPass();
+  set(config([], "", [line])); // new inputs: the next pass waits for its lookup too
+  reconciler.requestPass(0, "stafd changed");
+  await first;
+  await settle();
+  await settle();
+  assert.equal(kernel.listCalls, 2, "the first, and the one asked for");
+  assert.equal(lookups, 2);
+});
+
+Deno.test("Reconciler with everything connected looks at nothing for a minute", async () => {
+  const { kernel, set, pass, advance } = setup();
+  set(config(addresses(8)));
+  await pass();
+  const lists = kernel.listCalls;
+  await advance(60_000);
+  assert.equal(kernel.listCalls, lists);
 });
 
 Deno.test("Reconciler keeps connecting when the last-known config cannot be saved", async () => {
@@ -670,4 +778,24 @@ Deno.test("Reconciler tells in the debug log why a pass runs", async () => {
   reconciler.requestPass(50, "stafd changed");
   await advance(100);
   assert.match(sink.text(), /DEBUG: Reconcile pass \(udev remove nvme3, stafd changed\)/);
+});
+
+Deno.test("Reconciler never judges a connect by a kernel read older than its return", async () => {
+  const { kernel, reconciler, set, pass, managed, sink } = setup();
+  const gate = kernel.hold("10.0.0.1");
+  set(config(["10.0.0.1"]));
+  await pass();
+  const list = kernel.list.bind(kernel);
+  kernel.list = async () => {
+    kernel.list = list;
+    const read = await list(); // read now, handed over a turn later
+    gate.resolve(); // meanwhile the connect returns
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    return read;
+  };
+  await reconciler.runPass();
+  await settle();
+  await settle();
+  assert.equal(managed()[0]!.device, "nvme0");
+  assert.doesNotMatch(sink.text(), /removed by the kernel/);
 });
