@@ -1,41 +1,51 @@
 /**
- * The libc functions behind waiting on file descriptors (the udev monitor's
- * poll with a wake pipe) and reading errno, with the helpers that fill
- * `struct pollfd` and read errno, so that nothing outside `ffi/` touches
- * `Deno.UnsafePointer` or `Deno.UnsafePointerView`.
+ * The libc functions stacd calls, in one table opened once: waiting on file
+ * descriptors (the udev monitor's poll with a wake pipe), the instance lock
+ * (open with O_NOFOLLOW and a non-blocking flock, which Deno's own files
+ * cannot ask for), unix datagrams (sd_notify, syslog: Deno's datagram
+ * sockets are unstable), libnvme's log stream (a FILE over a memfd), and
+ * errno. With the helpers that fill `struct pollfd` and `struct sockaddr_un`,
+ * so that nothing outside `ffi/` touches `Deno.UnsafePointer`.
  */
 
 import { openLibrary } from "./loader.ts";
 import { readCString } from "./pointers.ts";
 
-/** `struct pollfd { int fd; short events; short revents; }`: named offsets, 8 bytes. */
-export const POLLFD = { size: 8, fd: 0, events: 4, revents: 6 } as const;
-
-/** poll(2) event bits (asm-generic/poll.h, identical on every Linux architecture). */
-export const POLLIN = 0x001;
-/** Invalid descriptor (always reported): it was closed underneath. */
-export const POLLNVAL = 0x020;
-
-/** pipe2(2) flags (the same on x86-64 and aarch64: both take these from asm-generic/fcntl.h). */
-export const O_NONBLOCK = 0o4000;
-/** Close-on-exec, so spawned helpers do not inherit the wake pipe. */
-export const O_CLOEXEC = 0o2000000;
-
-/** errno values stacd reacts to (asm-generic/errno*.h). */
-export const Errno = { EAGAIN: 11, ENOBUFS: 105 } as const;
-
 /** libc symbols, keyed by their C names. */
 export const LIBC_SYMBOLS = {
+  // int open(const char *pathname, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t pread(int fd, void *buf, size_t count, off_t offset);
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  // int ftruncate(int fd, off_t length);
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  // int flock(int fd, int operation);
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  // int pipe2(int pipefd[2], int flags);
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
   // nonblocking: runs on a helper thread and returns a promise, so the event
   // loop sleeps in the kernel until a descriptor is ready (no timer).
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
-  // int pipe2(int pipefd[2], int flags);
-  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
-  // ssize_t write(int fd, const void *buf, size_t count);
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // int close(int fd);
-  close: { parameters: ["i32"], result: "i32" },
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+  //                const struct sockaddr *dest_addr, socklen_t addrlen);
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  // int memfd_create(const char *name, unsigned int flags);
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // FILE *fdopen(int fd, const char *mode);
+  fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
+  // int fflush(FILE *stream);
+  fflush: { parameters: ["pointer"], result: "i32" },
+  // int fclose(FILE *stream);  (closes the descriptor too)
+  fclose: { parameters: ["pointer"], result: "i32" },
+  // void free(void *ptr);  (buffers libnvme returns)
+  free: { parameters: ["pointer"], result: "void" },
   // int *__errno_location(void);  (glibc and musl; the thread's errno)
   __errno_location: { parameters: [], result: "pointer" },
   // char *strerror(int errnum);
@@ -45,10 +55,60 @@ export const LIBC_SYMBOLS = {
 /** The opened libc. */
 export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
-/** Opens libc; the caller closes the library once its last call has settled. */
-export function openLibc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
-  return openLibrary("libc", ["libc.so.6"], LIBC_SYMBOLS);
+let opened: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
+
+/**
+ * libc, opened on first use and kept for the life of the process: libc is
+ * mapped anyway, and a shared handle that is never closed cannot be closed
+ * under a nonblocking call (poll) still running on its helper thread.
+ * @throws {LibraryNotFoundError} listing every path tried.
+ */
+export function libc(): Libc {
+  opened ??= openLibrary("libc", ["libc.so.6"], LIBC_SYMBOLS);
+  return opened.symbols;
 }
+
+// Constants are the same on x86_64 and aarch64 (asm-generic) unless noted.
+
+/** open(2) flags. */
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_NONBLOCK = 0o4000;
+/** Close-on-exec, so spawned helpers inherit no descriptor of stacd's. */
+export const O_CLOEXEC = 0o2000000;
+/**
+ * Fail (ELOOP) rather than follow a symlink planted in the file's place.
+ * arm64 has its own value (arch/arm64/include/uapi/asm/fcntl.h, where
+ * 0o400000 is O_LARGEFILE, a no-op there); x86_64 uses asm-generic's.
+ */
+export const O_NOFOLLOW = Deno.build.arch === "aarch64" ? 0o100000 : 0o400000;
+
+/** flock(2) operations. */
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+/** memfd_create flag: not inherited by children (stacd runs none, but still). */
+export const MFD_CLOEXEC = 1;
+
+/** socket(2) and sendto(2) arguments. */
+export const AF_UNIX = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = O_CLOEXEC;
+/** No SIGPIPE when the receiver is gone: the send fails instead. */
+export const MSG_NOSIGNAL = 0x4000;
+
+/** errno values stacd reacts to (asm-generic/errno*.h). */
+export const Errno = { EAGAIN: 11, ENOBUFS: 105 } as const;
+
+/** `struct pollfd { int fd; short events; short revents; }`: named offsets, 8 bytes. */
+export const POLLFD = { size: 8, fd: 0, events: 4, revents: 6 } as const;
+/** poll(2) event bits (asm-generic/poll.h). */
+export const POLLIN = 0x001;
+/** Invalid descriptor (always reported): it was closed underneath. */
+export const POLLNVAL = 0x020;
+
+/** `struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }`: 110 bytes. */
+export const SOCKADDR_UN = { size: 110, family: 0, path: 2 } as const;
 
 /**
  * The calling thread's errno. Valid only right after a synchronous call that
@@ -58,6 +118,11 @@ export function openLibc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
 export function lastErrno(c: Pick<Libc, "__errno_location">): number {
   const location = c.__errno_location();
   return location === null ? 0 : new Deno.UnsafePointerView(location).getInt32();
+}
+
+/** strerror(3) text for `errno`, e.g. "No buffer space available". */
+export function errnoText(c: Pick<Libc, "strerror">, errno: number): string {
+  return readCString(c.strerror(errno)) ?? `errno ${errno}`;
 }
 
 /** Builds a `struct pollfd[]` asking for POLLIN on each of `fds`. */
@@ -88,7 +153,19 @@ export function openPipe(c: Libc, flags: number): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
-/** strerror(3) text for `errno`, e.g. "No buffer space available". */
-export function errnoText(c: Pick<Libc, "strerror">, errno: number): string {
-  return readCString(c.strerror(errno)) ?? `errno ${errno}`;
+/**
+ * `struct sockaddr_un` for `path` and the length to pass with it. A leading
+ * "@" names an abstract socket (as systemd writes them): its name starts
+ * with a NUL and has no terminating one, so the length must be exact.
+ * @throws {RangeError} when the path does not fit in sun_path.
+ */
+export function sockaddrUn(path: string): { address: Uint8Array<ArrayBuffer>; length: number } {
+  const abstract = path.startsWith("@");
+  const bytes = new TextEncoder().encode(abstract ? "\0" + path.slice(1) : path);
+  const capacity = SOCKADDR_UN.size - SOCKADDR_UN.path;
+  if (bytes.length >= capacity) throw new RangeError(`Socket path too long: ${path}`);
+  const address = new Uint8Array(SOCKADDR_UN.size);
+  new DataView(address.buffer).setUint16(SOCKADDR_UN.family, AF_UNIX, true);
+  address.set(bytes, SOCKADDR_UN.path);
+  return { address, length: SOCKADDR_UN.path + bytes.length + (abstract ? 0 : 1) };
 }

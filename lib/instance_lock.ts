@@ -4,16 +4,17 @@
  * drops it when the process dies, even on SIGKILL). The file holds the
  * owner's PID so that a second instance can name it.
  */
-import { errnoText, lastErrno } from "../ffi/libc.ts";
 import {
+  errnoText,
+  lastErrno,
+  libc,
   LOCK_EX,
   LOCK_NB,
   O_CLOEXEC,
   O_CREAT,
   O_NOFOLLOW,
   O_RDWR,
-  openLibcFile,
-} from "../ffi/libc_file.ts";
+} from "../ffi/libc.ts";
 import { cstr } from "../ffi/pointers.ts";
 
 export class AlreadyRunningError extends Error {
@@ -32,18 +33,15 @@ export interface InstanceLock {
 export function acquireInstanceLock(runtimeDir: string): InstanceLock {
   Deno.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
   const path = `${runtimeDir}/stacd.lock`;
-  const lib = openLibcFile();
-  const c = lib.symbols;
+  const c = libc();
   // O_NOFOLLOW: a symlink in the lock's place must not make stacd truncate its target.
   const fd = c.open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600);
   if (fd < 0) {
     const reason = errnoText(c, lastErrno(c)); // e.g. "Too many levels of symbolic links"
-    lib.close();
     throw new Error(`Cannot open ${path}: ${reason}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     c.close(fd);
-    lib.close();
     let pid = "";
     try {
       pid = Deno.readTextFileSync(path).trim();
@@ -62,7 +60,6 @@ export function acquireInstanceLock(runtimeDir: string): InstanceLock {
       if (released) return;
       released = true;
       c.close(fd);
-      lib.close();
     },
   };
 }

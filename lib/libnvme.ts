@@ -15,7 +15,7 @@ import {
   NVME_VERSION_PROJECT,
   openLibnvme,
 } from "../ffi/libnvme.ts";
-import { MFD_CLOEXEC, openLibcStdio } from "../ffi/libc_stdio.ts";
+import { type Libc, libc, MFD_CLOEXEC } from "../ffi/libc.ts";
 import {
   cstr,
   type Handle,
@@ -85,7 +85,6 @@ const ENVME_CONNECT = [
 ];
 
 type Lib = ReturnType<typeof openLibnvme>;
-type Libc = ReturnType<typeof openLibcStdio>;
 
 /** The loaded libnvme, its version, and the fabrics config layout for that version. */
 export class Libnvme {
@@ -95,9 +94,9 @@ export class Libnvme {
   readonly layout: FabricsConfigLayout | undefined;
   #closed = false;
 
-  private constructor(lib: Lib, libc: Libc, version: string | undefined) {
+  private constructor(lib: Lib, c: Libc, version: string | undefined) {
     this.#lib = lib;
-    this.#libc = libc;
+    this.#libc = c;
     this.version = version ?? detectVersion(lib);
     this.layout = FABRICS_CONFIG_LAYOUTS.get(majorMinor(this.version));
   }
@@ -108,7 +107,7 @@ export class Libnvme {
    * it to see how an unverified version is handled).
    */
   static open(options: { version?: string } = {}): Libnvme {
-    return new Libnvme(openLibnvme(), openLibcStdio(), options.version);
+    return new Libnvme(openLibnvme(), libc(), options.version);
   }
 
   /** A controller object, not yet connected. */
@@ -153,7 +152,6 @@ export class Libnvme {
     if (this.#closed) return;
     this.#closed = true;
     this.#lib.close();
-    this.#libc.close();
   }
 
   [Symbol.dispose](): void {
@@ -177,17 +175,17 @@ export class NvmeController {
 
   constructor(
     lib: Lib,
-    libc: Libc,
+    c: Libc,
     layout: FabricsConfigLayout | undefined,
     version: string,
     host: HostIdentity,
     readonly target: ConnectTarget,
   ) {
     this.#lib = lib;
-    this.#libc = libc;
+    this.#libc = c;
     this.#layout = layout;
     this.#version = version;
-    this.#log = new MemoryLog(libc);
+    this.#log = new MemoryLog(c);
     const s = lib.symbols;
     this.#root = s.nvme_create_root(this.#log.stream, LOG_INFO);
     if (this.#root === null) {
@@ -275,7 +273,7 @@ export class NvmeController {
       const bytes = readBytes(page, DISCOVERY_LOG_HEADER_SIZE + numrec * DISCOVERY_LOG_ENTRY_SIZE);
       return decodeDiscoveryLog(bytes);
     } finally {
-      this.#libc.symbols.free(page);
+      this.#libc.free(page);
     }
   }
 
@@ -361,13 +359,13 @@ class MemoryLog {
   #consumed = 0;
   stream: Handle;
 
-  constructor(libc: Libc) {
-    this.#libc = libc;
-    this.#fd = libc.symbols.memfd_create(cstr("libnvme-log")!, MFD_CLOEXEC);
+  constructor(c: Libc) {
+    this.#libc = c;
+    this.#fd = c.memfd_create(cstr("libnvme-log")!, MFD_CLOEXEC);
     if (this.#fd < 0) throw new NvmeError("memfd_create", 0, "cannot create libnvme's log");
-    this.stream = libc.symbols.fdopen(this.#fd, cstr("w")!);
+    this.stream = c.fdopen(this.#fd, cstr("w")!);
     if (this.stream === null) {
-      libc.symbols.close(this.#fd);
+      c.close(this.#fd);
       throw new NvmeError("fdopen", 0, "cannot create libnvme's log");
     }
   }
@@ -375,12 +373,12 @@ class MemoryLog {
   /** What was logged since the last take(), as one line without libnvme's function prefix. */
   take(): string {
     if (this.stream === null) return "";
-    this.#libc.symbols.fflush(this.stream);
+    this.#libc.fflush(this.stream);
     const chunks: Uint8Array[] = [];
     for (;;) {
       const chunk = new Uint8Array(4096);
       const n = Number(
-        this.#libc.symbols.pread(this.#fd, chunk, BigInt(chunk.length), BigInt(this.#consumed)),
+        this.#libc.pread(this.#fd, chunk, BigInt(chunk.length), BigInt(this.#consumed)),
       );
       if (n <= 0) break;
       chunks.push(chunk.subarray(0, n));
@@ -392,7 +390,7 @@ class MemoryLog {
 
   close(): void {
     if (this.stream === null) return;
-    this.#libc.symbols.fclose(this.stream);
+    this.#libc.fclose(this.stream);
     this.stream = null;
   }
 }

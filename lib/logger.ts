@@ -5,14 +5,7 @@
  * sd-daemon(3) priority prefix so the journal keeps its level.
  */
 
-import {
-  AF_UNIX,
-  MSG_NOSIGNAL,
-  openLibcSocket,
-  SOCK_CLOEXEC,
-  SOCK_DGRAM,
-  sockaddrUn,
-} from "../ffi/libc_socket.ts";
+import { AF_UNIX, libc, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrUn } from "../ffi/libc.ts";
 
 export type Level = "error" | "warning" | "info" | "debug";
 
@@ -108,22 +101,19 @@ export function syslogSink(
   };
 }
 
-let socketLib: ReturnType<typeof openLibcSocket> | undefined;
-
 function sendDatagram(path: string, payload: Uint8Array): boolean {
   try {
-    socketLib ??= openLibcSocket();
-    const c = socketLib.symbols;
+    const c = libc();
     const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
-    const address = sockaddrUn(path);
+    const { address, length } = sockaddrUn(path);
     const sent = c.sendto(
       fd,
       payload as Uint8Array<ArrayBuffer>,
       BigInt(payload.length),
       MSG_NOSIGNAL,
       address,
-      address.length,
+      length,
     );
     c.close(fd);
     return sent >= 0;

@@ -3,14 +3,7 @@
  * nothing when the variable is unset (not under systemd, containers), and
  * never fails the daemon: systemd not listening is not stacd's problem.
  */
-import {
-  AF_UNIX,
-  MSG_NOSIGNAL,
-  openLibcSocket,
-  SOCK_CLOEXEC,
-  SOCK_DGRAM,
-  sockaddrUn,
-} from "../ffi/libc_socket.ts";
+import { AF_UNIX, libc, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrUn } from "../ffi/libc.ts";
 
 export interface Notifier {
   /** Sends states such as "READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...". */
@@ -20,27 +13,17 @@ export interface Notifier {
 /** A notifier for `socketPath` (default: $NOTIFY_SOCKET); a no-op without one. */
 export function sdNotifier(socketPath = Deno.env.get("NOTIFY_SOCKET")): Notifier {
   if (!socketPath) return { notify() {} };
-  // An abstract socket is written with a leading "@" in the variable.
-  const address = sockaddrUn(socketPath.startsWith("@") ? "\0" + socketPath.slice(1) : socketPath);
-  const addressLength = 2 + new TextEncoder().encode(socketPath).length +
-    (socketPath.startsWith("@") ? 0 : 1);
-  let libc: ReturnType<typeof openLibcSocket> | undefined;
   return {
     notify(...states) {
       const payload = new TextEncoder().encode(states.join("\n"));
       try {
-        libc ??= openLibcSocket();
-        const fd = libc.symbols.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const c = libc();
+        // An abstract socket is written with a leading "@" in the variable.
+        const { address, length } = sockaddrUn(socketPath);
+        const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return;
-        libc.symbols.sendto(
-          fd,
-          payload,
-          BigInt(payload.length),
-          MSG_NOSIGNAL,
-          address,
-          addressLength,
-        );
-        libc.symbols.close(fd);
+        c.sendto(fd, payload, BigInt(payload.length), MSG_NOSIGNAL, address, length);
+        c.close(fd);
       } catch {
         // No libc socket: nothing to tell systemd.
       }

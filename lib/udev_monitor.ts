@@ -14,9 +14,9 @@ import {
   errnoText,
   lastErrno,
   type Libc,
+  libc,
   O_CLOEXEC,
   O_NONBLOCK,
-  openLibc,
   openPipe,
   pollInSet,
   POLLNVAL,
@@ -121,7 +121,7 @@ export class UdevMonitor {
     const source = resolveUdevSource(options.source ?? "auto", udevdRunning());
     const subsystem = options.subsystem ?? "nvme";
     using stack = new DisposableStack();
-    const c = stack.adopt(openLibc(), (lib) => lib.close()).symbols;
+    const c = libc();
     const u = stack.adopt(openLibudev(), (lib) => lib.close()).symbols;
     const monitorName = `the udev monitor on "${source}" for "${subsystem}"`;
     const fail = (what: string, errno: number) =>
@@ -174,7 +174,7 @@ export class UdevMonitor {
   }
 
   /**
-   * Stops the monitor and frees the socket, the pipe and the libraries. A
+   * Stops the monitor and frees the socket, the pipe and libudev. A
    * pending wait is woken at once; the promise settles when all is freed.
    * Idempotent.
    */
