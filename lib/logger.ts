@@ -5,7 +5,7 @@
  * sd-daemon(3) priority prefix so the journal keeps its level.
  */
 
-import { AF_UNIX, libc, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrUn } from "../ffi/libc.ts";
+import { sendDatagram } from "./unix_datagram.ts";
 
 export type Level = "error" | "warning" | "info" | "debug";
 
@@ -80,13 +80,13 @@ export function createLogger(
 
 /**
  * syslog(3)'s wire form on /dev/log (`<PRI>stacd[PID]: message`, facility
- * daemon), sent with libc's sendto: what `-s` uses where stdout is not the
+ * daemon), one datagram per line: what `-s` uses where stdout is not the
  * journal. Falls back to stdout when /dev/log cannot be reached.
  */
 export function syslogSink(
   ident = "stacd",
   devLog = "/dev/log",
-  send: (path: string, payload: Uint8Array) => boolean = sendDatagram,
+  send: (path: string, payload: Uint8Array<ArrayBuffer>) => boolean = sendDatagram,
 ): LogSink {
   const FACILITY_DAEMON = 3 << 3;
   const fallback = stdoutSink(false);
@@ -99,25 +99,4 @@ export function syslogSink(
       if (!send(devLog, payload)) fallback.write(priority, line);
     },
   };
-}
-
-function sendDatagram(path: string, payload: Uint8Array): boolean {
-  try {
-    const c = libc();
-    const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    const { address, length } = sockaddrUn(path);
-    const sent = c.sendto(
-      fd,
-      payload as Uint8Array<ArrayBuffer>,
-      BigInt(payload.length),
-      MSG_NOSIGNAL,
-      address,
-      length,
-    );
-    c.close(fd);
-    return sent >= 0;
-  } catch {
-    return false;
-  }
 }

@@ -6,19 +6,23 @@
 
 export interface DatagramReceiver {
   path: string;
-  /** Resolves with the first `count` datagrams, decoded as text. */
-  take(count: number): Promise<string[]>;
+  /** Resolves with the first `count` datagrams, decoded as text; rejects after `ms` (5 s). */
+  take(count: number, ms?: number): Promise<string[]>;
   close(): Promise<void>;
 }
 
-export async function datagramReceiver(): Promise<DatagramReceiver> {
+/** Binds a socket in a temporary directory, or with `abstract` an abstract one ("@name"). */
+export async function datagramReceiver(
+  options: { abstract?: boolean } = {},
+): Promise<DatagramReceiver> {
   const dir = await Deno.makeTempDir();
-  const path = `${dir}/socket`;
+  const path = options.abstract ? `@stacd-test-${crypto.randomUUID()}` : `${dir}/socket`;
   const child = new Deno.Command("python3", {
     args: [
       "-c",
       "import socket,sys,json\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n" +
-      "s.bind(sys.argv[1])\nprint('bound',flush=True)\n" +
+      "p=sys.argv[1]\ns.bind('\\0'+p[1:] if p.startswith('@') else p)\n" +
+      "print('bound',flush=True)\n" +
       "while True: print(json.dumps(s.recv(65536).decode()),flush=True)",
       path,
     ],
@@ -40,10 +44,25 @@ export async function datagramReceiver(): Promise<DatagramReceiver> {
   if (await nextLine() !== "bound") throw new Error("the receiver did not bind");
   return {
     path,
-    async take(count) {
-      const out: string[] = [];
-      while (out.length < count) out.push(JSON.parse(await nextLine()));
-      return out;
+    async take(count, ms = 5_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${count} datagrams not received in ${ms} ms`)),
+          ms,
+        );
+      });
+      try {
+        const out: string[] = [];
+        while (out.length < count) {
+          const line = nextLine();
+          line.catch(() => {}); // still pending when late wins; close() ends it
+          out.push(JSON.parse(await Promise.race([line, late])));
+        }
+        return out;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async close() {
       child.kill("SIGKILL");

@@ -21,3 +21,14 @@ Deno.test("sdNotifier() without a listening NOTIFY_SOCKET does nothing and never
   sdNotifier(undefined).notify("READY=1");
   sdNotifier("/nonexistent/socket").notify("READY=1");
 });
+
+Deno.test("sdNotifier() reaches an abstract NOTIFY_SOCKET, written with a leading @", async () => {
+  const receiver = await datagramReceiver({ abstract: true });
+  try {
+    assert.match(receiver.path, /^@/);
+    sdNotifier(receiver.path).notify("READY=1");
+    assert.deepEqual(await receiver.take(1), ["READY=1"]);
+  } finally {
+    await receiver.close();
+  }
+});
