@@ -46,17 +46,6 @@ export function stdoutSink(journal = Deno.env.get("JOURNAL_STREAM") !== undefine
   };
 }
 
-/** Collects lines in memory: for tests. */
-export class MemorySink implements LogSink {
-  readonly lines: { priority: number; line: string }[] = [];
-  write(priority: number, line: string): void {
-    this.lines.push({ priority, line });
-  }
-  text(): string {
-    return this.lines.map((l) => l.line).join("\n");
-  }
-}
-
 export function createLogger(
   sink: LogSink,
   options: { tron?: boolean; timestamps?: boolean } = {},

@@ -15,7 +15,7 @@
  *   deno run -A bench/host/reconcile_scale.ts
  */
 import process from "node:process";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../../tests/fake_clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
 import { desiredControllers, type DiscoveredPage } from "../../lib/desired.ts";
 import type { KernelController } from "../../lib/kernel_controller.ts";

@@ -4,7 +4,8 @@
  * non-root user, that the bus policy keeps org.nvmexpress.stac for root.
  */
 import { startStacService } from "../../lib/dbus/service.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 
 const model = {
   tron: false,

@@ -9,7 +9,8 @@ import { connectSystemBus, type Message } from "../../lib/dbus/bus_connection.ts
 import { STAC_BUS_NAME, STAC_INTERFACE, STAC_OBJECT_PATH } from "../../lib/dbus/idl.ts";
 import type { StacModel } from "../../lib/dbus/model.ts";
 import { type StacService, startStacService } from "../../lib/dbus/service.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { fakeStacModel } from "./fake_stac_model.ts";
 import { type PrivateBus, startPrivateBus } from "./private_bus.ts";
 

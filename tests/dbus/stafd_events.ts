@@ -5,7 +5,8 @@
  */
 import type { DiscoveredPage } from "../../lib/desired.ts";
 import type { StafdReason } from "../../lib/dbus/stafd_follower.ts";
-import { createLogger, type Logger, MemorySink } from "../../lib/logger.ts";
+import { createLogger, type Logger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 
 /** One call of `onPages`. */
 export interface PagesEvent {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { connectSystemBus, DBusError } from "../../lib/dbus/bus_connection.ts";
 import { DBUS_DAEMON } from "../../lib/dbus/bus_socket.ts";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../fake_clock.ts";
 import { STAF } from "../../lib/dbus/stafd_bus.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 

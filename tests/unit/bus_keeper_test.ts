@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { keepOnBus, systemBusSocketPath } from "../../lib/dbus/bus_keeper.ts";
 import { startStacService } from "../../lib/dbus/service.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { fakeStacModel } from "../dbus/fake_stac_model.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 

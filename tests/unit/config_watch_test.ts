@@ -9,7 +9,8 @@ import { systemClock } from "../../lib/clock.ts";
 import { FileReadError } from "../../lib/config/text_file.ts";
 import { Daemon } from "../../lib/daemon.ts";
 import { TIMERS } from "../../lib/timers.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { controllerLine, FakeKernel, HOSTID, HOSTNQN, MemoryStore } from "./fakes.ts";
 
 async function until(probe: () => boolean, what: string, ms = 10_000): Promise<void> {

@@ -6,10 +6,11 @@
  * fake clock; it is configured, or discovered when NCC matters.
  */
 import assert from "node:assert/strict";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../fake_clock.ts";
 import type { SysConfig } from "../../lib/config/sys_conf.ts";
 import { ConnectRefusedError } from "../../lib/kernel_api.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { Reconciler } from "../../lib/reconciler.ts";
 import { runningTimerText } from "../../lib/timer_text.ts";
 import { TIMERS } from "../../lib/timers.ts";

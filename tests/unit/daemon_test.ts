@@ -5,12 +5,13 @@
  * systemd and move tron.
  */
 import assert from "node:assert/strict";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../fake_clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
 import { HostNqnError } from "../../lib/config/sys_conf.ts";
 import { Daemon, type UdevEventSource } from "../../lib/daemon.ts";
 import { TIMERS } from "../../lib/timers.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import type { UdevEvent } from "../../lib/udev_event.ts";
 import {
   configText,

@@ -22,7 +22,8 @@ import {
   MAX_OUTBOX_BYTES,
 } from "../../lib/dbus/sender_budget.ts";
 import { stacHandlers } from "../../lib/dbus/service.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { type FakeStacModel, fakeStacModel } from "../dbus/fake_stac_model.ts";
 import { STAC_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { startStacFixture } from "../dbus/stac_fixture.ts";

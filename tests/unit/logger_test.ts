@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createLogger, MemorySink, syslogSink } from "../../lib/logger.ts";
+import { createLogger, syslogSink } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { datagramReceiver } from "./datagram_receiver.ts";
 
 Deno.test("the logger writes INFO and above by default, DEBUG only with tron", () => {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../fake_clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
 import type { DiscoveredPage } from "../../lib/desired.ts";
 import { decodeLastKnown, encodeLastKnown } from "../../lib/last_known.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { type Inputs, Reconciler } from "../../lib/reconciler.ts";
 import { runningTimerText, terminatorTimerText } from "../../lib/timer_text.ts";
 import { TIMERS } from "../../lib/timers.ts";

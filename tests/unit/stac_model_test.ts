@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../fake_clock.ts";
 import { Daemon } from "../../lib/daemon.ts";
 import { kernelControllerFromAttributes } from "../../lib/kernel_controller.ts";
-import { createLogger, MemorySink } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/logger.ts";
+import { MemorySink } from "../memory_sink.ts";
 import { createStacModel } from "../../lib/stac_model.ts";
 import { Latest, type StacdStatus } from "../../lib/status.ts";
 import { TIMERS } from "../../lib/timers.ts";

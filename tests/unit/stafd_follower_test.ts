@@ -5,7 +5,7 @@
  * a test also sees that no timer is left once the follower is idle.
  */
 import assert from "node:assert/strict";
-import { FakeClock } from "../../lib/clock.ts";
+import { FakeClock } from "../fake_clock.ts";
 import { followStafd, type FollowStafdOptions } from "../../lib/dbus/stafd_follower.ts";
 import { STAF } from "../../lib/dbus/stafd_bus.ts";
 import { closeNextBus, openNextBus } from "../dbus/next_bus.ts";
