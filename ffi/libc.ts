@@ -44,8 +44,6 @@ export const LIBC_SYMBOLS = {
   fflush: { parameters: ["pointer"], result: "i32" },
   // int fclose(FILE *stream);  (closes the descriptor too)
   fclose: { parameters: ["pointer"], result: "i32" },
-  // void free(void *ptr);  (buffers libnvme returns)
-  free: { parameters: ["pointer"], result: "void" },
   // int *__errno_location(void);  (glibc and musl; the thread's errno)
   __errno_location: { parameters: [], result: "pointer" },
   // char *strerror(int errnum);

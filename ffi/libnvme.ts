@@ -11,8 +11,13 @@ import { openLibrary } from "./loader.ts";
 
 export const LIBNVME_SONAMES = ["libnvme.so.1"] as const;
 
-export const libnvmeSymbols = {
-  // const char *nvme_get_version(enum nvme_version type);
+/**
+ * The libnvme symbols stacd calls, keyed by their C names: all must resolve
+ * when the library is opened, so nothing is listed that stacd does not call
+ * (what only the tests need is in tests/ffi/libnvme_extra.ts).
+ */
+export const LIBNVME_SYMBOLS = {
+  // const char *nvme_get_version(enum nvme_version type);  (absent from older builds)
   nvme_get_version: { parameters: ["i32"], result: "pointer", optional: true },
   // nvme_root_t nvme_create_root(FILE *fp, int log_level);
   nvme_create_root: { parameters: ["pointer", "i32"], result: "pointer" },
@@ -20,24 +25,16 @@ export const libnvmeSymbols = {
   nvme_free_tree: { parameters: ["pointer"], result: "void" },
   // nvme_host_t nvme_lookup_host(nvme_root_t r, const char *hostnqn, const char *hostid);
   nvme_lookup_host: { parameters: ["pointer", "buffer", "buffer"], result: "pointer" },
-  // const char *nvme_host_get_hostnqn(nvme_host_t h);
-  nvme_host_get_hostnqn: { parameters: ["pointer"], result: "pointer" },
-  // const char *nvme_host_get_hostid(nvme_host_t h);
-  nvme_host_get_hostid: { parameters: ["pointer"], result: "pointer" },
   // void nvme_host_set_dhchap_key(nvme_host_t h, const char *key);
   nvme_host_set_dhchap_key: { parameters: ["pointer", "buffer"], result: "void" },
   // void nvme_host_set_hostsymname(nvme_host_t h, const char *hostsymname);
   nvme_host_set_hostsymname: { parameters: ["pointer", "buffer"], result: "void" },
-  // const char *nvme_host_get_hostsymname(nvme_host_t h);
-  nvme_host_get_hostsymname: { parameters: ["pointer"], result: "pointer" },
   // nvme_ctrl_t nvme_create_ctrl(nvme_root_t r, const char *subsysnqn, const char *transport,
   //     const char *traddr, const char *host_traddr, const char *host_iface, const char *trsvcid);
   nvme_create_ctrl: {
     parameters: ["pointer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
     result: "pointer",
   },
-  // void nvme_free_ctrl(struct nvme_ctrl *c);
-  nvme_free_ctrl: { parameters: ["pointer"], result: "void" },
   // void nvme_ctrl_set_dhchap_key(nvme_ctrl_t c, const char *key);  (controller key)
   nvme_ctrl_set_dhchap_key: { parameters: ["pointer", "buffer"], result: "void" },
   // void nvmf_default_config(struct nvme_fabrics_config *cfg);
@@ -49,34 +46,13 @@ export const libnvmeSymbols = {
     result: "i32",
     nonblocking: true,
   },
-  // int nvme_disconnect_ctrl(nvme_ctrl_t c);  (writes delete_controller: blocks)
-  nvme_disconnect_ctrl: { parameters: ["pointer"], result: "i32", nonblocking: true },
-  // int nvme_init_ctrl(nvme_host_t h, nvme_ctrl_t c, int instance);
-  nvme_init_ctrl: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
   // const char *nvme_ctrl_get_name(nvme_ctrl_t c);
   nvme_ctrl_get_name: { parameters: ["pointer"], result: "pointer" },
-  // const char *nvme_ctrl_get_state(nvme_ctrl_t c);  (re-reads sysfs)
-  nvme_ctrl_get_state: { parameters: ["pointer"], result: "pointer" },
-  // const char *nvme_ctrl_get_subsysnqn(nvme_ctrl_t c);
-  nvme_ctrl_get_subsysnqn: { parameters: ["pointer"], result: "pointer" },
-  // const char *nvme_ctrl_get_address(nvme_ctrl_t c);
-  nvme_ctrl_get_address: { parameters: ["pointer"], result: "pointer" },
-  // const char *nvme_ctrl_get_transport(nvme_ctrl_t c);
-  nvme_ctrl_get_transport: { parameters: ["pointer"], result: "pointer" },
-  // int nvmf_get_discovery_log(nvme_ctrl_t c, struct nvmf_discovery_log **logp, int max_retries);
-  // Issues admin commands to a remote discovery controller: blocks.
-  nvmf_get_discovery_log: {
-    parameters: ["pointer", "buffer", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-export type LibnvmeSymbols = Deno.DynamicLibrary<typeof libnvmeSymbols>["symbols"];
-
 /** Opens libnvme; throws LibraryNotFoundError listing every path tried. */
-export function openLibnvme(): Deno.DynamicLibrary<typeof libnvmeSymbols> {
-  return openLibrary("libnvme", LIBNVME_SONAMES, libnvmeSymbols);
+export function openLibnvme(): Deno.DynamicLibrary<typeof LIBNVME_SYMBOLS> {
+  return openLibrary("libnvme", LIBNVME_SONAMES, LIBNVME_SYMBOLS);
 }
 
 /** enum nvme_version */

@@ -19,28 +19,8 @@ export function readCString(p: Handle): string | undefined {
   return p === null ? undefined : Deno.UnsafePointerView.getCString(p);
 }
 
-/** Copies `length` bytes starting at `p`. */
-export function readBytes(p: Handle, length: number, offset = 0): Uint8Array {
-  if (p === null) throw new TypeError("readBytes() of a null pointer");
-  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, length, offset).slice(0));
-}
-
-/** An out-parameter slot for a `T **` argument. */
-export class PointerSlot {
-  readonly buffer = new BigUint64Array(1);
-  get value(): Handle {
-    return Deno.UnsafePointer.create(this.buffer[0] ?? 0n);
-  }
-}
-
 /** Stores the address of `target` (a C string we own) into a struct field. */
 export function storePointer(view: DataView, offset: number, target: Uint8Array | null): void {
   const p = target === null ? null : Deno.UnsafePointer.of(target);
   view.setBigUint64(offset, BigInt(Deno.UnsafePointer.value(p)), true);
-}
-
-/** Reads a little-endian u64 at `offset` of `p` (e.g. a size_t out-param). */
-export function readU64(p: Handle, offset = 0): bigint {
-  if (p === null) throw new TypeError("readU64() of a null pointer");
-  return new Deno.UnsafePointerView(p).getBigUint64(offset);
 }

@@ -1,6 +1,8 @@
 /**
- * Typed wrapper of libnvme: controller objects that connect, disconnect and
- * adopt kernel controllers, and discovery log retrieval.
+ * Typed wrapper of libnvme for what stacd asks of it: connecting a
+ * controller. (stacd reads and deletes controllers through sysfs; binding
+ * existing ones and reading discovery log pages is the tests' business,
+ * in tests/libnvme_extra.ts.)
  *
  * Each controller owns its own libnvme root, whose log stream is an
  * in-memory buffer: libnvme reports why a connect failed only through errno
@@ -16,15 +18,7 @@ import {
   openLibnvme,
 } from "../ffi/libnvme.ts";
 import { type Libc, libc, MFD_CLOEXEC } from "../ffi/libc.ts";
-import {
-  cstr,
-  type Handle,
-  PointerSlot,
-  readBytes,
-  readCString,
-  readU64,
-  storePointer,
-} from "../ffi/pointers.ts";
+import { cstr, type Handle, readCString, storePointer } from "../ffi/pointers.ts";
 import { scrub } from "./config/diagnostics.ts";
 import {
   type ConnectTarget,
@@ -32,12 +26,6 @@ import {
   type HostIdentity,
   redactOptionString,
 } from "./fabrics_options.ts";
-import {
-  decodeDiscoveryLog,
-  DISCOVERY_LOG_ENTRY_SIZE,
-  DISCOVERY_LOG_HEADER_SIZE,
-  type DiscoveryLogEntry,
-} from "./discovery_log.ts";
 
 /** A failed libnvme operation, with libnvme's own explanation when it gave one. */
 export class NvmeError extends Error {
@@ -89,63 +77,28 @@ type Lib = ReturnType<typeof openLibnvme>;
 /** The loaded libnvme, its version, and the fabrics config layout for that version. */
 export class Libnvme {
   readonly #lib: Lib;
-  readonly #libc: Libc;
   readonly version: string;
   readonly layout: FabricsConfigLayout | undefined;
   #closed = false;
 
-  private constructor(lib: Lib, c: Libc, version: string | undefined) {
+  private constructor(lib: Lib, version: string | undefined) {
     this.#lib = lib;
-    this.#libc = c;
     this.version = version ?? detectVersion(lib);
     this.layout = FABRICS_CONFIG_LAYOUTS.get(majorMinor(this.version));
   }
 
   /**
-   * Loads libnvme and libc; throws LibraryNotFoundError naming every path
+   * Loads libnvme; throws LibraryNotFoundError naming every path
    * tried. `options.version` stands in for the detected version (tests use
    * it to see how an unverified version is handled).
    */
   static open(options: { version?: string } = {}): Libnvme {
-    return new Libnvme(openLibnvme(), libc(), options.version);
+    return new Libnvme(openLibnvme(), options.version);
   }
 
   /** A controller object, not yet connected. */
   controller(host: HostIdentity, target: ConnectTarget): NvmeController {
-    return new NvmeController(this.#lib, this.#libc, this.layout, this.version, host, target);
-  }
-
-  /**
-   * Wraps the existing kernel controller `nvme<instance>` (made by stacd
-   * earlier, by nvme-cli, or at boot) so that stacd can manage it.
-   */
-  adopt(host: HostIdentity, target: ConnectTarget, instance: number): NvmeController {
-    const ctrl = this.controller(host, target);
-    try {
-      ctrl.init(instance);
-    } catch (error) {
-      ctrl.close();
-      throw error;
-    }
-    return ctrl;
-  }
-
-  /**
-   * Connects a discovery controller, reads its discovery log page, and
-   * disconnects it again.
-   */
-  async discover(
-    host: HostIdentity,
-    target: ConnectTarget,
-    options: FabricsOptions = {},
-  ): Promise<DiscoveryLogEntry[]> {
-    using ctrl = this.controller(host, target);
-    await ctrl.connect(options);
-    try {
-      return await ctrl.discoveryLog();
-    } finally {
-      await ctrl.disconnect();
-    }
+    return new NvmeController(this.#lib, this.layout, this.version, host, target);
   }
 
   close(): void {
@@ -162,7 +115,6 @@ export class Libnvme {
 /** One controller: a libnvme root of its own, its host and its ctrl object. */
 export class NvmeController {
   readonly #lib: Lib;
-  readonly #libc: Libc;
   readonly #layout: FabricsConfigLayout | undefined;
   readonly #version: string;
   readonly #log: MemoryLog;
@@ -175,17 +127,15 @@ export class NvmeController {
 
   constructor(
     lib: Lib,
-    c: Libc,
     layout: FabricsConfigLayout | undefined,
     version: string,
     host: HostIdentity,
     readonly target: ConnectTarget,
   ) {
     this.#lib = lib;
-    this.#libc = c;
     this.#layout = layout;
     this.#version = version;
-    this.#log = new MemoryLog(c);
+    this.#log = new MemoryLog(libc());
     const s = lib.symbols;
     this.#root = s.nvme_create_root(this.#log.stream, LOG_INFO);
     if (this.#root === null) {
@@ -216,16 +166,10 @@ export class NvmeController {
     }
   }
 
-  /** The kernel device (`nvme3`) once connected or adopted. */
+  /** The kernel device (`nvme3`) once connected. */
   get device(): string | undefined {
     if (this.#ctrl === null) return undefined;
     return readCString(this.#lib.symbols.nvme_ctrl_get_name(this.#ctrl)) || undefined;
-  }
-
-  /** The kernel's state of the controller (`live`, `connecting`, ...), read from sysfs. */
-  get state(): string | undefined {
-    if (this.#ctrl === null || this.device === undefined) return undefined;
-    return readCString(this.#lib.symbols.nvme_ctrl_get_state(this.#ctrl));
   }
 
   /**
@@ -233,14 +177,21 @@ export class NvmeController {
    * device name; rejects with NvmeError carrying the kernel's reason.
    */
   async connect(options: FabricsOptions = {}): Promise<string> {
+    // Checked first: libnvme dereferences the ctrl handle without a NULL check.
+    if (this.#ctrl === null) throw new Error("NvmeController used after close()");
+    if (this.#busy) throw new Error("NvmeController: a connect is still running");
     if (this.#layout === undefined) throw new UnverifiedLayoutError(this.#version);
     const cfg = this.#fabricsConfig(this.#layout, options);
     if (options.dhchapCtrlKey) {
       this.#lib.symbols.nvme_ctrl_set_dhchap_key(this.#ctrl, this.#keep(options.dhchapCtrlKey));
     }
-    const rc = await this.#blocking(() =>
-      this.#lib.symbols.nvmf_add_ctrl(this.#host, this.#ctrl, cfg)
-    );
+    this.#busy = true;
+    let rc: number;
+    try {
+      rc = await this.#lib.symbols.nvmf_add_ctrl(this.#host, this.#ctrl, cfg);
+    } finally {
+      this.#busy = false;
+    }
     if (rc !== 0) throw this.#error("connect", rc);
     this.#log.take();
     const device = this.device;
@@ -248,38 +199,9 @@ export class NvmeController {
     return device;
   }
 
-  /** Deletes the kernel controller (delete_controller). */
-  async disconnect(): Promise<void> {
-    const rc = await this.#blocking(() => this.#lib.symbols.nvme_disconnect_ctrl(this.#ctrl));
-    if (rc !== 0) throw this.#error("disconnect", rc);
-  }
-
-  /** Binds this object to the existing kernel controller nvme<instance>. */
-  init(instance: number): void {
-    const rc = this.#lib.symbols.nvme_init_ctrl(this.#host, this.#ctrl, instance);
-    if (rc !== 0) throw this.#error(`adopt nvme${instance}`, rc);
-  }
-
-  /** Reads the discovery log page of this (discovery) controller. */
-  async discoveryLog(maxRetries = 4): Promise<DiscoveryLogEntry[]> {
-    const slot = new PointerSlot();
-    const rc = await this.#blocking(() =>
-      this.#lib.symbols.nvmf_get_discovery_log(this.#ctrl, slot.buffer, maxRetries)
-    );
-    if (rc !== 0) throw this.#error("get discovery log", rc);
-    const page = slot.value;
-    try {
-      const numrec = Number(readU64(page, 8));
-      const bytes = readBytes(page, DISCOVERY_LOG_HEADER_SIZE + numrec * DISCOVERY_LOG_ENTRY_SIZE);
-      return decodeDiscoveryLog(bytes);
-    } finally {
-      this.#libc.free(page);
-    }
-  }
-
   /** Frees the libnvme objects; the kernel controller is left as it is. */
   close(): void {
-    if (this.#busy) throw new Error("NvmeController.close() while an operation is running");
+    if (this.#busy) throw new Error("NvmeController.close() while a connect is running");
     if (this.#root !== null) this.#lib.symbols.nvme_free_tree(this.#root);
     this.#root = this.#host = this.#ctrl = null;
     this.#log.close();
@@ -287,17 +209,6 @@ export class NvmeController {
 
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  async #blocking<T>(call: () => Promise<T>): Promise<T> {
-    if (this.#ctrl === null) throw new Error("NvmeController used after close()");
-    if (this.#busy) throw new Error("NvmeController: another operation is still running");
-    this.#busy = true;
-    try {
-      return await call();
-    } finally {
-      this.#busy = false;
-    }
   }
 
   #fabricsConfig(layout: FabricsConfigLayout, options: FabricsOptions): Uint8Array {

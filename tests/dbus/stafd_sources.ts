@@ -10,8 +10,10 @@
  */
 import type { DiscoveryLogEntry } from "../../lib/discovery_log.ts";
 import { type ConnectTarget, DISCOVERY_NQN, type HostIdentity } from "../../lib/fabrics_options.ts";
-import { Libnvme, type NvmeController } from "../../lib/libnvme.ts";
+import { deleteController } from "../../lib/fabrics_device.ts";
+import { Libnvme } from "../../lib/libnvme.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
+import { AdoptedController, discover } from "../libnvme_extra.ts";
 
 /** AEN result of a Discovery Log Page Change notice: log page 70h, info F0h, type 2 (notice). */
 export const DISCOVERY_LOG_CHANGED_AEN = 0x70f002;
@@ -77,7 +79,7 @@ export async function discoverySource(options: DiscoverySourceOptions): Promise<
     hostid: Deno.readTextFileSync("/etc/nvme/hostid").trim(),
   };
   const lib = Libnvme.open();
-  const ctrls: NvmeController[] = [];
+  const ctrls: AdoptedController[] = [];
   const aens: string[] = [];
   // Opened before connecting, so that no event is missed: they queue in the socket.
   const monitor = options.persistent ? UdevMonitor.open({ subsystem: "nvme" }) : undefined;
@@ -86,27 +88,32 @@ export async function discoverySource(options: DiscoverySourceOptions): Promise<
     await monitor?.close();
     await loop;
     for (const ctrl of ctrls) {
-      await ctrl.disconnect().catch(() => {});
       ctrl.close();
+      await deleteController(ctrl.device).catch(() => {});
     }
     lib.close();
   };
   try {
     for (const target of options.persistent ? targets : []) {
-      const ctrl = lib.controller(host, target);
-      ctrls.push(ctrl);
-      await ctrl.connect({ kato: 30 });
+      using connecting = lib.controller(host, target);
+      const device = await connecting.connect({ kato: 30 });
+      try {
+        ctrls.push(AdoptedController.adopt(host, target, device));
+      } catch (error) {
+        await deleteController(device).catch(() => {});
+        throw error;
+      }
     }
   } catch (error) {
     await close();
     throw error;
   }
-  const devices = ctrls.map((c) => c.device ?? "");
+  const devices = ctrls.map((c) => c.device);
   const read = async () => {
     const pages = [];
     for (const [i, target] of targets.entries()) {
       const ctrl = ctrls[i];
-      const entries = ctrl ? await ctrl.discoveryLog() : await lib.discover(host, target);
+      const entries = ctrl ? await ctrl.discoveryLog() : await discover(lib, host, target);
       pages.push({
         "discovery-controller": {
           transport: target.transport,

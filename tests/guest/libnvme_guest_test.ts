@@ -1,14 +1,17 @@
 /**
  * The libnvme binding against the guest's real kernel and nvmet target:
  * connect (one and 32 in parallel), fabrics options reaching the kernel,
- * disconnect, adopting a controller nvme-cli made, a refused connect, and
- * discovery log retrieval. Every assertion reads the kernel's sysfs.
+ * disconnect through sysfs as stacd does it, a refused connect, and the
+ * tests' own libnvme use (tests/libnvme_extra.ts: adopting a controller
+ * nvme-cli made, discovery log retrieval). Every assertion reads the
+ * kernel's sysfs.
  * Runs only in the guest: deno run -A tests/guest/run_suite.ts libnvme
  */
 import assert from "node:assert/strict";
-import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
+import { connectViaFabricsDevice, deleteController } from "../../lib/fabrics_device.ts";
 import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
 import { Libnvme, NvmeError } from "../../lib/libnvme.ts";
+import { AdoptedController, discover } from "../libnvme_extra.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import {
   controllers,
@@ -41,8 +44,8 @@ Deno.test("libnvme connects one controller: sysfs shows it live with our identit
     assert.match(sysfsAttribute(device, "address"), /^traddr=127\.0\.0\.1,trsvcid=4420/);
     assert.equal(sysfsAttribute(device, "hostnqn"), host.hostnqn);
     assert.equal(sysfsAttribute(device, "hostid"), host.hostid);
-    assert.equal(ctrl.state, "live");
-    await ctrl.disconnect();
+    assert.equal(sysfsAttribute(device, "state"), "live");
+    await deleteController(device);
     await waitFor(() => controllersOf(nqn).length === 0 || undefined, `${device} deleted`);
   } finally {
     await deleteAllControllers();
@@ -84,7 +87,7 @@ Deno.test("32 controllers connect in parallel through libnvme, each once, all li
       assert.equal(mine[0]!.name, devices[i]);
       assert.equal(mine[0]!.state, "live");
     }
-    await Promise.all(ctrls.map((c) => c.disconnect()));
+    await Promise.all(devices.map((device) => deleteController(device)));
     await waitFor(() => controllers().length === 0 || undefined, "all 32 deleted");
   } finally {
     ctrls.forEach((c) => c.close());
@@ -92,22 +95,20 @@ Deno.test("32 controllers connect in parallel through libnvme, each once, all li
   }
 });
 
-Deno.test("libnvme adopts a controller that nvme-cli connected, and disconnects it", async () => {
+Deno.test("the tests' libnvme adopts a controller that nvme-cli connected", async () => {
   using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   const nqn = t.nqns[0]!;
-  using nvmeLib = Libnvme.open();
   try {
     await nvme(
       ...["connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", nqn],
       ...["--hostnqn", host.hostnqn, "--hostid", host.hostid],
     );
     const made = await waitFor(() => controllersOf(nqn).find((c) => c.state === "live"), "live");
-    using ctrl = nvmeLib.adopt(host, target(nqn), Number(made.name.slice(4)));
-    assert.equal(ctrl.device, made.name);
-    assert.equal(ctrl.state, "live");
+    using ctrl = AdoptedController.adopt(host, target(nqn), made.name);
+    assert.equal(ctrl.name, made.name);
     assert.equal(controllersOf(nqn).length, 1, "adopting made no second connection");
-    await ctrl.disconnect();
-    await waitFor(() => controllersOf(nqn).length === 0 || undefined, `${made.name} deleted`);
+    ctrl.close();
+    assert.equal(sysfsAttribute(made.name, "state"), "live", "closing left the controller");
   } finally {
     await deleteAllControllers();
   }
@@ -131,7 +132,7 @@ Deno.test("the discovery log of the target lists exactly its subsystems", async 
   using t = createTarget({ subsystems: 3, ports: [LOOPBACK_PORT] });
   using nvmeLib = Libnvme.open();
   try {
-    const entries = await nvmeLib.discover(host, target(DISCOVERY_NQN));
+    const entries = await discover(nvmeLib, host, target(DISCOVERY_NQN));
     const nvmeEntries = entries.filter((e) => e.subtype === "nvme");
     assert.deepEqual(nvmeEntries.map((e) => e.subnqn).sort(), [...t.nqns].sort());
     for (const e of nvmeEntries) {

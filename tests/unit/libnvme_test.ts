@@ -50,7 +50,9 @@ Deno.test("NvmeController.close() is idempotent and later use throws instead of 
   const ctrl = nvme.controller(host, target);
   ctrl.close();
   ctrl.close();
-  await assert.rejects(ctrl.disconnect(), /after close/);
+  // With a controller key, libnvme would be handed the freed ctrl first: checked before.
+  const dhchapCtrlKey = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
+  await assert.rejects(ctrl.connect({ dhchapCtrlKey }), /after close/);
 });
 
 Deno.test("each verified libnvme version picks its own layout (1.3: 64 bytes, 1.13: 88)", () => {
