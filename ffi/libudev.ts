@@ -1,7 +1,8 @@
 /**
- * libudev (libudev.so.1) symbols stacd uses: the uevent monitor and the sysfs
- * enumeration of nvme controllers. Only the documented, stable libudev API;
- * every handle is an opaque pointer, so nothing here depends on a layout.
+ * libudev (libudev.so.1) symbols stacd uses: the uevent monitor. Only the
+ * documented, stable libudev API; every handle is an opaque pointer, so
+ * nothing here depends on a layout. (The tests also enumerate sysfs
+ * through libudev: tests/ffi/libudev_extra.ts.)
  */
 
 import { openLibrary } from "./loader.ts";
@@ -15,20 +16,17 @@ export type UdevMonitorHandle = Deno.PointerObject<"struct udev_monitor">;
 export type UdevDevice = Deno.PointerObject<"struct udev_device">;
 /** `struct udev_list_entry *`: one name/value pair of a list owned by its parent. */
 export type UdevListEntry = Deno.PointerObject<"struct udev_list_entry">;
-/** `struct udev_enumerate *`: a sysfs device scan. */
-export type UdevEnumerate = Deno.PointerObject<"struct udev_enumerate">;
 
 // Branded pointer types, so passing a udev_device where a udev_monitor is
 // expected is a compile error instead of a crash.
-const UDEV = "pointer" as Deno.NativeTypedPointer<Udev>;
+export const UDEV = "pointer" as Deno.NativeTypedPointer<Udev>;
 const MONITOR = "pointer" as Deno.NativeTypedPointer<UdevMonitorHandle>;
-const DEVICE = "pointer" as Deno.NativeTypedPointer<UdevDevice>;
-const ENTRY = "pointer" as Deno.NativeTypedPointer<UdevListEntry>;
-const ENUMERATE = "pointer" as Deno.NativeTypedPointer<UdevEnumerate>;
+export const DEVICE = "pointer" as Deno.NativeTypedPointer<UdevDevice>;
+export const ENTRY = "pointer" as Deno.NativeTypedPointer<UdevListEntry>;
 /** `const char *` parameter: a NUL-terminated buffer (see `cstr`), or null. */
-const CSTR = "buffer";
+export const CSTR = "buffer";
 /** `const char *` result, owned by libudev: read it before the owner is unref'd. */
-const CSTR_RESULT = "pointer";
+export const CSTR_RESULT = "pointer";
 
 /** libudev symbols, keyed by their C names. */
 export const LIBUDEV_SYMBOLS = {
@@ -60,22 +58,14 @@ export const LIBUDEV_SYMBOLS = {
   udev_device_get_action: { parameters: [DEVICE], result: CSTR_RESULT },
   // const char *udev_device_get_sysname(struct udev_device *udev_device);
   udev_device_get_sysname: { parameters: [DEVICE], result: CSTR_RESULT },
-  // const char *udev_device_get_syspath(struct udev_device *udev_device);
-  udev_device_get_syspath: { parameters: [DEVICE], result: CSTR_RESULT },
   // const char *udev_device_get_devpath(struct udev_device *udev_device);
   udev_device_get_devpath: { parameters: [DEVICE], result: CSTR_RESULT },
-  // const char *udev_device_get_devnode(struct udev_device *udev_device);
-  udev_device_get_devnode: { parameters: [DEVICE], result: CSTR_RESULT },
   // const char *udev_device_get_subsystem(struct udev_device *udev_device);
   udev_device_get_subsystem: { parameters: [DEVICE], result: CSTR_RESULT },
   // const char *udev_device_get_property_value(struct udev_device *udev_device, const char *key);
   udev_device_get_property_value: { parameters: [DEVICE, CSTR], result: CSTR_RESULT },
   // struct udev_list_entry *udev_device_get_properties_list_entry(struct udev_device *udev_device);
   udev_device_get_properties_list_entry: { parameters: [DEVICE], result: ENTRY },
-  // const char *udev_device_get_sysattr_value(struct udev_device *udev_device, const char *sysattr);
-  udev_device_get_sysattr_value: { parameters: [DEVICE, CSTR], result: CSTR_RESULT },
-  // struct udev_device *udev_device_new_from_syspath(struct udev *udev, const char *syspath);
-  udev_device_new_from_syspath: { parameters: [UDEV, CSTR], result: DEVICE },
   // struct udev_device *udev_device_unref(struct udev_device *udev_device);
   udev_device_unref: { parameters: [DEVICE], result: DEVICE },
 
@@ -85,18 +75,6 @@ export const LIBUDEV_SYMBOLS = {
   udev_list_entry_get_name: { parameters: [ENTRY], result: CSTR_RESULT },
   // const char *udev_list_entry_get_value(struct udev_list_entry *list_entry);
   udev_list_entry_get_value: { parameters: [ENTRY], result: CSTR_RESULT },
-
-  // struct udev_enumerate *udev_enumerate_new(struct udev *udev);
-  udev_enumerate_new: { parameters: [UDEV], result: ENUMERATE },
-  // int udev_enumerate_add_match_subsystem(struct udev_enumerate *udev_enumerate,
-  //                                        const char *subsystem);
-  udev_enumerate_add_match_subsystem: { parameters: [ENUMERATE, CSTR], result: "i32" },
-  // int udev_enumerate_scan_devices(struct udev_enumerate *udev_enumerate);
-  udev_enumerate_scan_devices: { parameters: [ENUMERATE], result: "i32" },
-  // struct udev_list_entry *udev_enumerate_get_list_entry(struct udev_enumerate *udev_enumerate);
-  udev_enumerate_get_list_entry: { parameters: [ENUMERATE], result: ENTRY },
-  // struct udev_enumerate *udev_enumerate_unref(struct udev_enumerate *udev_enumerate);
-  udev_enumerate_unref: { parameters: [ENUMERATE], result: ENUMERATE },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened libudev. */

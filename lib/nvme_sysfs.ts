@@ -3,12 +3,9 @@
  * them. The daemon reads the attribute files (readNvmeControllers,
  * readNvmeController; no library needed, and tests point them at a fake
  * tree) on every reconcile pass and for each controller it checks. The
- * libudev reader, listNvmeControllers, gives the same result; only a test
- * uses it, to show that the two agree.
+ * tests show that libudev's enumeration agrees (tests/udev_enumerate.ts).
  */
 
-import { listEntries, openLibudev } from "../ffi/libudev.ts";
-import { cstr, readCString } from "../ffi/pointers.ts";
 import { type KernelController, kernelControllerFromAttributes } from "./kernel_controller.ts";
 
 /** Where the kernel lists nvme controllers. */
@@ -42,24 +39,19 @@ export interface SysfsDevice {
 }
 
 /**
- * Lists the controllers through libudev, sorted by device number; a
- * controller deleted during the scan is left out.
- * @throws {LibraryNotFoundError} when libudev is missing.
- * @throws {Error} when libudev cannot scan sysfs.
- */
-export function listNvmeControllers(): KernelController[] {
-  return sortByDevice(udevClassDevices("nvme", NVME_CONTROLLER_ATTRIBUTES).map(toController));
-}
-
-/**
  * Lists the controllers by reading the attribute files under `root` (default
  * /sys/class/nvme), sorted by device number; a missing class directory means
- * no controller. Same result as {@linkcode listNvmeControllers}. Deno lets
- * only --allow-all read /sys; without it both readers see no namespaces and
- * this one throws NotCapable.
+ * no controller. Deno lets only --allow-all read /sys; without it this
+ * throws NotCapable.
  */
 export function readNvmeControllers(options: { root?: string } = {}): KernelController[] {
-  const devices = fileClassDevices(options.root ?? NVME_CLASS_DIR, NVME_CONTROLLER_ATTRIBUTES);
+  return nvmeControllersOf(
+    fileClassDevices(options.root ?? NVME_CLASS_DIR, NVME_CONTROLLER_ATTRIBUTES),
+  );
+}
+
+/** The controllers that devices of the nvme class describe, nvme2 before nvme10. */
+export function nvmeControllersOf(devices: readonly SysfsDevice[]): KernelController[] {
   return sortByDevice(devices.map(toController));
 }
 
@@ -75,45 +67,6 @@ export function readNvmeController(
   const read = fileDevice(options.root ?? NVME_CLASS_DIR, device, NVME_CONTROLLER_ATTRIBUTES);
   // A deleted controller has no attributes left; one read mid-deletion may lack some.
   return read.attributes.transport === undefined ? undefined : toController(read);
-}
-
-/**
- * The devices of `subsystem` with `attributes`, through udev_enumerate and
- * udev_device_get_sysattr_value.
- */
-export function udevClassDevices(subsystem: string, attributes: readonly string[]): SysfsDevice[] {
-  using stack = new DisposableStack();
-  const u = stack.adopt(openLibudev(), (lib) => lib.close()).symbols;
-  const fail = (what: string, rc: number) =>
-    new Error(`Cannot list the ${subsystem} devices: ${what} failed (${rc})`);
-  const udev = u.udev_new();
-  if (udev === null) throw fail("udev_new", 0);
-  stack.defer(() => u.udev_unref(udev));
-  const enumerate = u.udev_enumerate_new(udev);
-  if (enumerate === null) throw fail("udev_enumerate_new", 0);
-  stack.defer(() => u.udev_enumerate_unref(enumerate));
-  let rc = u.udev_enumerate_add_match_subsystem(enumerate, cstr(subsystem));
-  if (rc < 0) throw fail("udev_enumerate_add_match_subsystem", rc);
-  rc = u.udev_enumerate_scan_devices(enumerate);
-  if (rc < 0) throw fail("udev_enumerate_scan_devices", rc);
-
-  const devices: SysfsDevice[] = [];
-  for (const [path] of listEntries(u, u.udev_enumerate_get_list_entry(enumerate))) {
-    const device = u.udev_device_new_from_syspath(udev, cstr(path));
-    if (device === null) continue; // deleted since the scan
-    try {
-      const read = (attribute: string) =>
-        readCString(u.udev_device_get_sysattr_value(device, cstr(attribute)))?.trimEnd();
-      devices.push({
-        name: readCString(u.udev_device_get_sysname(device)) ?? baseName(path),
-        path,
-        attributes: Object.fromEntries(attributes.map((name) => [name, read(name)])),
-      });
-    } finally {
-      u.udev_device_unref(device);
-    }
-  }
-  return devices;
 }
 
 /** The devices listed in the class directory `root` with `attributes`, read as files. */
@@ -160,10 +113,6 @@ function hasNamespaceChild(dir: string): boolean {
     // Deleted while we looked: it has no namespaces any more.
   }
   return false;
-}
-
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** nvme2 before nvme10. */

@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { Libnvme } from "../../lib/libnvme.ts";
-import { listNvmeControllers, readNvmeControllers } from "../../lib/nvme_sysfs.ts";
+import { readNvmeControllers } from "../../lib/nvme_sysfs.ts";
 import type { UdevDeviceEvent, UdevEvent } from "../../lib/udev_event.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
+import { listNvmeControllers } from "../udev_enumerate.ts";
 import {
   controllers,
   deleteAllControllers,

@@ -18,12 +18,11 @@ import {
 } from "../../lib/udev_event.ts";
 import {
   fileClassDevices,
-  listNvmeControllers,
   readNvmeController,
   readNvmeControllers,
   type SysfsDevice,
-  udevClassDevices,
 } from "../../lib/nvme_sysfs.ts";
+import { listNvmeControllers, udevClassDevices } from "../udev_enumerate.ts";
 import { UdevMonitor } from "../../lib/udev_monitor.ts";
 
 const sh = (script: string, ...args: string[]) =>
