@@ -7,15 +7,15 @@
  * errors to stderr.
  */
 import { cstr, type Handle, readCString } from "../ffi/pointers.ts";
+import type { DiscoveryLogEntry } from "../lib/discovery_log.ts";
+import { deleteController } from "../lib/fabrics_device.ts";
+import type { ConnectTarget, FabricsOptions, HostIdentity } from "../lib/fabrics_options.ts";
+import type { Libnvme } from "../lib/libnvme.ts";
 import {
   decodeDiscoveryLog,
   DISCOVERY_LOG_ENTRY_SIZE,
   DISCOVERY_LOG_HEADER_SIZE,
-  type DiscoveryLogEntry,
-} from "../lib/discovery_log.ts";
-import { deleteController } from "../lib/fabrics_device.ts";
-import type { ConnectTarget, FabricsOptions, HostIdentity } from "../lib/fabrics_options.ts";
-import type { Libnvme } from "../lib/libnvme.ts";
+} from "./discovery_log_page.ts";
 import { extraLibraries, PointerSlot, readBytes, readU64 } from "./ffi/libnvme_extra.ts";
 
 /** syslog.h LOG_ERR: what libnvme writes to stderr here. */
