@@ -123,6 +123,26 @@ export function errnoText(c: Pick<Libc, "strerror">, errno: number): string {
   return readCString(c.strerror(errno)) ?? `errno ${errno}`;
 }
 
+/** Linux's highest errno (EHWPOISON), the end of the table errnoOfText() searches. */
+const ERRNO_MAX = 133;
+let errnoByText: Map<string, number> | undefined;
+
+/**
+ * The errno whose strerror(3) text is `text` ("Connection refused" is 111),
+ * or undefined: how the errno of a failure that only left its text (in
+ * libnvme's log) is recovered.
+ */
+export function errnoOfText(c: Pick<Libc, "strerror">, text: string): number | undefined {
+  if (errnoByText === undefined) {
+    errnoByText = new Map();
+    for (let errno = 1; errno <= ERRNO_MAX; errno++) {
+      const text = errnoText(c, errno);
+      if (!errnoByText.has(text)) errnoByText.set(text, errno);
+    }
+  }
+  return errnoByText.get(text);
+}
+
 /** Builds a `struct pollfd[]` asking for POLLIN on each of `fds`. */
 export function pollInSet(fds: readonly number[]): Uint8Array<ArrayBuffer> {
   const set = new Uint8Array(fds.length * POLLFD.size);

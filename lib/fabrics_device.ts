@@ -1,39 +1,58 @@
 /**
  * The kernel's stable connect interface: write an option string to
  * /dev/nvme-fabrics and read back `instance=N,cntlid=M`. stacd uses it where
- * libnvme's struct layout is not verified for the installed version, and the
- * benchmarks use it as the kernel's own speed limit.
+ * libnvme's struct layout is not verified for the installed version. And
+ * deleting a controller through sysfs, which stacd always does.
  */
+import { ConnectError } from "./connect_error.ts";
 import { type ConnectRequest, kernelOptionString, parseConnectReply } from "./fabrics_options.ts";
 import { NVME_CLASS_DIR } from "./nvme_sysfs.ts";
 
 export const FABRICS_DEVICE = "/dev/nvme-fabrics";
 
-/** A connect refused by the kernel; `code` is the errno name (ECONNREFUSED, ...). */
-export class FabricsConnectError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = "FabricsConnectError";
-  }
-}
-
-/** Writes one raw option string; resolves with the new controller's device name. */
-export async function writeFabricsOptions(
+/**
+ * Writes one raw option string; resolves with the new controller's device
+ * name. Rejects with ConnectError, worded as libnvme words it ("Failed to
+ * write to /dev/nvme-fabrics: Connection refused") so that a refusal reads
+ * the same whichever path the connect took.
+ */
+async function writeFabricsOptions(
   options: string,
   device = FABRICS_DEVICE,
 ): Promise<{ device: string; instance: number; cntlid: number }> {
-  using file = await Deno.open(device, { read: true, write: true });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(device, { read: true, write: true });
+  } catch (error) {
+    throw osError(`open ${device}`, error);
+  }
+  using _ = file;
   try {
     await file.write(new TextEncoder().encode(options));
   } catch (error) {
-    const code = error instanceof Error && "code" in error ? String(error.code) : "EIO";
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new FabricsConnectError(code, `connect failed: ${reason}`);
+    throw osError(`write to ${device}`, error);
   }
   const buffer = new Uint8Array(4096);
-  const n = await file.read(buffer);
-  const reply = parseConnectReply(new TextDecoder().decode(buffer.subarray(0, n ?? 0)));
-  return { device: `nvme${reply.instance}`, ...reply };
+  let n: number | null;
+  try {
+    n = await file.read(buffer);
+  } catch (error) {
+    throw osError(`read from ${device}`, error);
+  }
+  try {
+    const reply = parseConnectReply(new TextDecoder().decode(buffer.subarray(0, n ?? 0)));
+    return { device: `nvme${reply.instance}`, ...reply };
+  } catch (error) {
+    throw new ConnectError((error as Error).message, { cause: error });
+  }
+}
+
+/** Deno's "Connection refused (os error 111)" as "Failed to <what>: Connection refused", errno 111. */
+function osError(what: string, error: unknown): ConnectError {
+  const text = error instanceof Error ? error.message : String(error);
+  const os = text.match(/^(.*?) \(os error (\d+)\)/);
+  const reason = `Failed to ${what}: ${os?.[1] ?? text}`;
+  return new ConnectError(reason, { errno: os ? Number(os[2]) : undefined, cause: error });
 }
 
 /** Connects through /dev/nvme-fabrics without libnvme. */

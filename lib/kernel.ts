@@ -70,6 +70,11 @@ export class RealKernel implements Kernel {
     return Promise.resolve(readNvmeControllers({ root: this.#sysfsRoot }));
   }
 
+  /**
+   * Connects through libnvme, or /dev/nvme-fabrics where its layout is not
+   * verified; rejects with ConnectError when the kernel refuses, whichever
+   * path, and with ConnectRefusedError when the connect must not be made.
+   */
   async connect(request: ConnectRequest): Promise<string> {
     // The last guard for both paths: the config and stafd's pages are checked
     // before, with file and line; nothing reaches the option string unchecked.

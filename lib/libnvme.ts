@@ -17,23 +17,16 @@ import {
   NVME_VERSION_PROJECT,
   openLibnvme,
 } from "../ffi/libnvme.ts";
-import { type Libc, libc, MFD_CLOEXEC } from "../ffi/libc.ts";
+import { errnoOfText, type Libc, libc, MFD_CLOEXEC } from "../ffi/libc.ts";
 import { cstr, type Handle, readCString, storePointer } from "../ffi/pointers.ts";
 import { scrub } from "./config/diagnostics.ts";
+import { ConnectError } from "./connect_error.ts";
 import {
   type ConnectTarget,
   type FabricsOptions,
   type HostIdentity,
   redactOptionString,
 } from "./fabrics_options.ts";
-
-/** A failed libnvme operation, with libnvme's own explanation when it gave one. */
-export class NvmeError extends Error {
-  constructor(readonly op: string, readonly code: number, detail: string) {
-    super(`${op} failed: ${detail}`);
-    this.name = "NvmeError";
-  }
-}
 
 /**
  * Raised instead of filling a struct whose layout was not verified for this
@@ -140,7 +133,7 @@ export class NvmeController {
     this.#root = s.nvme_create_root(this.#log.stream, LOG_INFO);
     if (this.#root === null) {
       this.#log.close();
-      throw new NvmeError("nvme_create_root", 0, "out of memory");
+      throw new ConnectError("nvme_create_root: out of memory");
     }
     this.#host = s.nvme_lookup_host(this.#root, this.#keep(host.hostnqn), this.#keep(host.hostid));
     // libnvme 1.3 takes the DH-HMAC-CHAP secret of a connect from the host
@@ -157,12 +150,10 @@ export class NvmeController {
       this.#keep(target.trsvcid || undefined),
     );
     if (this.#ctrl === null) {
+      // Read before close(), which closes the log too.
+      const logged = this.#log.take();
       this.close();
-      throw new NvmeError(
-        "nvme_create_ctrl",
-        0,
-        this.#log.take() || "invalid controller arguments",
-      );
+      throw new ConnectError(`nvme_create_ctrl: ${logged || "invalid controller arguments"}`);
     }
   }
 
@@ -174,7 +165,7 @@ export class NvmeController {
 
   /**
    * Connects through nvmf_add_ctrl on a worker thread. Resolves with the
-   * device name; rejects with NvmeError carrying the kernel's reason.
+   * device name; rejects with ConnectError carrying the kernel's reason.
    */
   async connect(options: FabricsOptions = {}): Promise<string> {
     // Checked first: libnvme dereferences the ctrl handle without a NULL check.
@@ -192,10 +183,10 @@ export class NvmeController {
     } finally {
       this.#busy = false;
     }
-    if (rc !== 0) throw this.#error("connect", rc);
+    if (rc !== 0) throw this.#error(rc);
     this.#log.take();
     const device = this.device;
-    if (!device) throw new NvmeError("connect", rc, "no device name after a successful connect");
+    if (!device) throw new ConnectError("no device name after a successful connect");
     return device;
   }
 
@@ -252,10 +243,15 @@ export class NvmeController {
     return c;
   }
 
-  #error(op: string, rc: number): NvmeError {
+  /** The reason libnvme logged (errno is out of reach: see the module doc), or its code's. */
+  #error(rc: number): ConnectError {
     const logged = this.#log.take();
     const known = ENVME_CONNECT[-rc - 1000] ?? ENVME_CONNECT[rc - 1000];
-    return new NvmeError(op, rc, logged || known || `libnvme returned ${rc}`);
+    const reason = logged || known || `libnvme returned ${rc}`;
+    // "Failed to write to /dev/nvme-fabrics: Connection refused": the text names the errno.
+    const failed = reason.match(/Failed to (?:open|write to|read from) \S+: ([^;]+)/)?.[1];
+    const errno = failed === undefined ? undefined : errnoOfText(libc(), failed.trim());
+    return new ConnectError(reason, { errno });
   }
 }
 
@@ -273,11 +269,11 @@ class MemoryLog {
   constructor(c: Libc) {
     this.#libc = c;
     this.#fd = c.memfd_create(cstr("libnvme-log")!, MFD_CLOEXEC);
-    if (this.#fd < 0) throw new NvmeError("memfd_create", 0, "cannot create libnvme's log");
+    if (this.#fd < 0) throw new ConnectError("memfd_create: cannot create libnvme's log");
     this.stream = c.fdopen(this.#fd, cstr("w")!);
     if (this.stream === null) {
       c.close(this.#fd);
-      throw new NvmeError("fdopen", 0, "cannot create libnvme's log");
+      throw new ConnectError("fdopen: cannot create libnvme's log");
     }
   }
 

@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { connectViaFabricsDevice, deleteController } from "../../lib/fabrics_device.ts";
 import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
-import { Libnvme, NvmeError } from "../../lib/libnvme.ts";
+import { ConnectError } from "../../lib/connect_error.ts";
+import { Libnvme } from "../../lib/libnvme.ts";
 import { AdoptedController, discover } from "../libnvme_extra.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import {
@@ -119,12 +120,22 @@ Deno.test("a connect to a port with nothing listening fails with the kernel's re
   using nvmeLib = Libnvme.open();
   using ctrl = nvmeLib.controller(host, target(t.nqns[0]!, "4421"));
   const before = controllers().length;
-  await assert.rejects(ctrl.connect(), (error: unknown) => {
-    assert.ok(error instanceof NvmeError, String(error));
-    assert.match(error.message, /connect failed: .*(refused|Input\/output error)/i);
+  // Both connect paths reject with ConnectError, worded alike, errno ECONNREFUSED or EIO.
+  const refused = (error: unknown) => {
+    assert.ok(error instanceof ConnectError, String(error));
+    assert.match(
+      error.message,
+      /^connect failed: (.*; )?Failed to write to \/dev\/nvme-fabrics: .*(refused|Input\/output error)/i,
+    );
+    assert.ok([111, 5].includes(error.errno ?? 0), `errno ${error.errno}`);
     return true;
-  });
+  };
+  await assert.rejects(ctrl.connect(), refused);
   assert.equal(ctrl.device, undefined);
+  await assert.rejects(
+    connectViaFabricsDevice({ target: target(t.nqns[0]!, "4421"), host }),
+    refused,
+  );
   assert.equal(controllers().length, before, "no controller left behind");
 });
 

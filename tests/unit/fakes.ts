@@ -9,6 +9,7 @@ import {
   parseStacdConfig,
   type StacdConfig,
 } from "../../lib/config/stacd_conf.ts";
+import { ConnectError } from "../../lib/connect_error.ts";
 import type { SysConfig } from "../../lib/config/sys_conf.ts";
 import type { Kernel } from "../../lib/kernel_api.ts";
 import type { DiscoveredPage } from "../../lib/desired.ts";
@@ -195,7 +196,9 @@ export class FakeKernel implements Kernel {
       (k.hostnqn === host.hostnqn) !== (k.hostid === host.hostid)
     );
     if (clash && this.refusesSharedHostId) {
-      throw new Error("Failed to write to /dev/nvme-fabrics: Invalid argument");
+      throw new ConnectError("Failed to write to /dev/nvme-fabrics: Invalid argument", {
+        errno: 22,
+      });
     }
     const outcome = step instanceof Deferred ? await step.promise : step;
     const device = this.add({

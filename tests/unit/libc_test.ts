@@ -73,6 +73,12 @@ Deno.test("libc() opens libc once and hands out the same symbols", () => {
   assert.equal(c.errnoText(c.libc(), 2), "No such file or directory");
 });
 
+Deno.test("errnoOfText() finds the errno behind a strerror text, and nothing for other text", () => {
+  assert.equal(c.errnoOfText(c.libc(), "Connection refused"), 111);
+  assert.equal(c.errnoOfText(c.libc(), "Key was rejected by service"), 129);
+  assert.equal(c.errnoOfText(c.libc(), "not an error text"), undefined);
+});
+
 Deno.test("sockaddrUn() ends a path with its NUL and gives an abstract name its exact length", () => {
   const path = c.sockaddrUn("/run/x");
   assert.equal(path.length, 2 + 6 + 1);
