@@ -4,23 +4,23 @@
  * lives in lib/.
  */
 import process from "node:process";
-import { type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
-import { type App, hasBootConnections, startApp } from "./lib/app.ts";
+import { type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli/stacd_args.ts";
+import { type App, hasBootConnections, startApp } from "./lib/daemon/app.ts";
 import { HostNqnError } from "./lib/config/sys_conf.ts";
 import { FileReadError } from "./lib/config/text_file.ts";
 import { redactedConfig } from "./lib/config/stacd_conf.ts";
-import { loadConfiguration } from "./lib/configuration.ts";
-import { checkHealth } from "./lib/health.ts";
-import { acquireInstanceLock, AlreadyRunningError } from "./lib/instance_lock.ts";
-import { Libnvme } from "./lib/libnvme.ts";
-import { RealKernel } from "./lib/kernel.ts";
+import { loadConfiguration } from "./lib/config/load.ts";
+import { checkHealth } from "./lib/daemon/health_socket.ts";
+import { acquireInstanceLock, AlreadyRunningError } from "./lib/daemon/instance_lock.ts";
+import { Libnvme } from "./lib/kernel/libnvme.ts";
+import { RealKernel } from "./lib/kernel/real_kernel.ts";
 import { createLogger, stdoutSink, syslogSink } from "./lib/logger.ts";
-import { prepareRuntimeDir, UntrustedRuntimeDirError } from "./lib/runtime_dir.ts";
-import { UdevMonitor } from "./lib/udev_monitor.ts";
+import { prepareRuntimeDir, UntrustedRuntimeDirError } from "./lib/daemon/runtime_dir.ts";
+import { UdevMonitor } from "./lib/kernel/udev_monitor.ts";
 import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
-import { FABRICS_DEVICE } from "./lib/fabrics_device.ts";
+import { FABRICS_DEVICE } from "./lib/kernel/fabrics_device.ts";
 import { writeIdl } from "./lib/dbus/idl.ts";
-import { runStacctl } from "./lib/stacctl.ts";
+import { runStacctl } from "./lib/cli/stacctl.ts";
 
 /** $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) or /run/stacd. */
 function runtimeDir(): string {

@@ -10,7 +10,7 @@
  * so the measurement adds no wake-up of its own to the figure.
  */
 
-import { UdevMonitor } from "../lib/udev_monitor.ts";
+import { UdevMonitor } from "../lib/kernel/udev_monitor.ts";
 
 /**
  * Context switches of each thread of `pid`, keyed "tid name". By default

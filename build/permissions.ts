@@ -18,7 +18,7 @@
  * from outside: the systemd unit (systemd/stacd.service) or the container.
  *
  * {@linkcode SCOPED_PERMISSION_FLAGS} is what stacd would get if Deno scoped
- * those paths like any other; tests/unit/compile_task_test.ts checks that Deno
+ * those paths like any other; tests/unit/build/compile_task_test.ts checks that Deno
  * still refuses it, so the day a Deno release accepts it, that test fails and
  * this list gets narrowed.
  */

@@ -1,6 +1,6 @@
 /**
  * container/run-options.json, typed: how the stacd container must run. The
- * Kubernetes manifest is tested against it (tests/unit/manifest_test.ts) and
+ * Kubernetes manifest is tested against it (tests/unit/container/manifest_test.ts) and
  * container tests start the image from it ({@linkcode podmanRunArgs}), so the
  * two cannot drift apart. Also reads the Containerfile's runtime base and
  * packages, which the container-root task debootstraps

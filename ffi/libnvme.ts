@@ -4,7 +4,7 @@
  * Everything here is opaque handles and accessors (stable across libnvme
  * 1.x) except `struct nvme_fabrics_config`, which grew fields over time:
  * its layouts live in {@link FABRICS_CONFIG_LAYOUTS}, keyed by the libnvme
- * versions they were verified against (tests/unit/fabrics_layout_test.ts
+ * versions they were verified against (tests/unit/ffi/fabrics_layout_test.ts
  * compiles offsetof() probes against that version's headers).
  */
 import { openLibrary } from "./loader.ts";

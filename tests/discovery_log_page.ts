@@ -4,7 +4,7 @@
  * the stafd stand-in that reads real discovery controllers: the same names
  * and values that libnvme's Python binding, and so nvme-stas, produce.
  */
-import type { DiscoveryLogEntry } from "../lib/discovery_log.ts";
+import type { DiscoveryLogEntry } from "../lib/core/discovery_log.ts";
 
 export const DISCOVERY_LOG_HEADER_SIZE = 1024;
 export const DISCOVERY_LOG_ENTRY_SIZE = 1024;

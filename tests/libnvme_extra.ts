@@ -1,16 +1,16 @@
 /**
  * What only the tests and the stafd stand-in do with libnvme; stacd itself
- * only connects (lib/libnvme.ts) and reads and deletes controllers through
+ * only connects (lib/kernel/libnvme.ts) and reads and deletes controllers through
  * sysfs. Here: binding a kernel controller that exists already
  * (nvme_init_ctrl, as stafd adopts one, and as nvmf_add_ctrl itself does
  * after a connect) and reading its discovery log page. libnvme logs its
  * errors to stderr.
  */
 import { cstr, type Handle, readCString } from "../ffi/pointers.ts";
-import type { DiscoveryLogEntry } from "../lib/discovery_log.ts";
-import { deleteController } from "../lib/fabrics_device.ts";
-import type { ConnectTarget, FabricsOptions, HostIdentity } from "../lib/fabrics_options.ts";
-import type { Libnvme } from "../lib/libnvme.ts";
+import type { DiscoveryLogEntry } from "../lib/core/discovery_log.ts";
+import { deleteController } from "../lib/kernel/fabrics_device.ts";
+import type { ConnectTarget, FabricsOptions, HostIdentity } from "../lib/core/connect_request.ts";
+import type { Libnvme } from "../lib/kernel/libnvme.ts";
 import {
   decodeDiscoveryLog,
   DISCOVERY_LOG_ENTRY_SIZE,

@@ -1,15 +1,15 @@
 /**
  * sysfs as libudev enumerates it, for the tests to check stacd's plain file
- * reads (lib/nvme_sysfs.ts) against: the same devices and attribute texts.
+ * reads (lib/kernel/nvme_sysfs.ts) against: the same devices and attribute texts.
  */
 import { listEntries } from "../ffi/libudev.ts";
 import { cstr, readCString } from "../ffi/pointers.ts";
-import type { KernelController } from "../lib/kernel_controller.ts";
+import type { KernelController } from "../lib/core/kernel_controller.ts";
 import {
   NVME_CONTROLLER_ATTRIBUTES,
   nvmeControllersOf,
   type SysfsDevice,
-} from "../lib/nvme_sysfs.ts";
+} from "../lib/kernel/nvme_sysfs.ts";
 import { openLibudevExtra } from "./ffi/libudev_extra.ts";
 
 /**

@@ -9,9 +9,9 @@ import {
   hostIdentity,
   waitFor,
 } from "../../tests/guest/nvme_host.ts";
-import { DISCOVERY_NQN, kernelOptionString } from "../../lib/fabrics_options.ts";
-import type { UdevDeviceEvent } from "../../lib/udev_event.ts";
-import { UdevMonitor } from "../../lib/udev_monitor.ts";
+import { DISCOVERY_NQN, kernelOptionString } from "../../lib/core/connect_request.ts";
+import type { UdevDeviceEvent } from "../../lib/kernel/udev_event.ts";
+import { UdevMonitor } from "../../lib/kernel/udev_monitor.ts";
 
 /** One row of the bench table. */
 export interface Figure {

@@ -3,7 +3,7 @@
  * against the kernel's own limit, N sequential writes to /dev/nvme-fabrics.
  * Rounds alternate the order; medians are reported. Target: ratio <= 1.2.
  */
-import { Libnvme } from "../../lib/libnvme.ts";
+import { Libnvme } from "../../lib/kernel/libnvme.ts";
 import { clean, type Figure, host, median, rawWrites, tcpTargets } from "./common.ts";
 
 export async function benchConnectFfi(nqns: string[], rounds = 5): Promise<Figure[]> {

@@ -11,7 +11,7 @@ import { nvmeEntry, page } from "../../tests/dbus/stafd_garbage.ts";
 import { StafdStandin } from "../../tests/stafd_standin.ts";
 import { controllers, deleteController } from "../../tests/guest/nvme_host.ts";
 import { stacdConf, StacdProcess } from "../../tests/guest/stacd_process.ts";
-import { TIMERS } from "../../lib/timers.ts";
+import { TIMERS } from "../../lib/daemon/timers.ts";
 import {
   clean,
   type Figure,

@@ -6,9 +6,9 @@
  * the real stacd does not hold (its kernel state lives in the kernel) and
  * that would be charged to stacd's memory figure.
  */
-import type { Kernel } from "../../lib/kernel_api.ts";
-import type { ConnectRequest } from "../../lib/fabrics_options.ts";
-import type { KernelController } from "../../lib/kernel_controller.ts";
+import type { Kernel } from "../../lib/core/kernel_api.ts";
+import type { ConnectRequest } from "../../lib/core/connect_request.ts";
+import type { KernelController } from "../../lib/core/kernel_controller.ts";
 
 export class BenchKernel implements Kernel {
   readonly #controllers = new Map<string, KernelController>();

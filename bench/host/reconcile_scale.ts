@@ -17,13 +17,13 @@
 import process from "node:process";
 import { FakeClock } from "../../tests/fake_clock.ts";
 import type { StacdConfig } from "../../lib/config/stacd_conf.ts";
-import { desiredControllers, type DiscoveredPage } from "../../lib/desired.ts";
-import type { KernelController } from "../../lib/kernel_controller.ts";
+import { desiredControllers, type DiscoveredPage } from "../../lib/core/desired_set.ts";
+import type { KernelController } from "../../lib/core/kernel_controller.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { type ManagedView, plan, type Policy } from "../../lib/reconcile.ts";
-import { Reconciler } from "../../lib/reconciler.ts";
-import { TIMERS } from "../../lib/timers.ts";
-import { matchesKernelController } from "../../lib/transport_id.ts";
+import { type ManagedView, plan, type Policy } from "../../lib/core/plan.ts";
+import { Reconciler } from "../../lib/daemon/reconciler.ts";
+import { TIMERS } from "../../lib/daemon/timers.ts";
+import { matchesKernelController } from "../../lib/core/transport_id.ts";
 import {
   configText,
   FakeKernel,

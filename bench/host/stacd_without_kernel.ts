@@ -1,5 +1,5 @@
 /**
- * stacd for the host benchmarks: lib/app.ts's assembly (startApp) with a
+ * stacd for the host benchmarks: lib/daemon/app.ts's assembly (startApp) with a
  * BenchKernel (./bench_kernel.ts: connects succeed at once) in place of
  * libnvme and sysfs (contract 1: no hidden modes in main.ts; a
  * bench composes the daemon in code). Real
@@ -14,10 +14,10 @@
  * logs to DIR/stacd.log, and once every controller is connected writes
  * "ready" to stderr. SIGTERM stops it as main.ts does.
  */
-import { startApp } from "../../lib/app.ts";
-import { acquireInstanceLock } from "../../lib/instance_lock.ts";
+import { startApp } from "../../lib/daemon/app.ts";
+import { acquireInstanceLock } from "../../lib/daemon/instance_lock.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { UdevMonitor } from "../../lib/udev_monitor.ts";
+import { UdevMonitor } from "../../lib/kernel/udev_monitor.ts";
 import { BenchKernel } from "./bench_kernel.ts";
 
 // The host identity (sys.conf); test code stays out of the measured process.
@@ -44,7 +44,7 @@ async function main(dir: string, count: number): Promise<void> {
   const log = createLogger({ write: (_, line) => logFile.writeSync(text.encode(`${line}\n`)) });
   const udev = UdevMonitor.open();
 
-  // lib/app.ts's assembly, with the bench kernel.
+  // lib/daemon/app.ts's assembly, with the bench kernel.
   const kernel = new BenchKernel();
   const app = await startApp({
     confFile,

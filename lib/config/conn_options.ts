@@ -4,7 +4,7 @@
  * exactly like the global option it overrides.
  */
 
-import type { FabricsOptions } from "../fabrics_options.ts";
+import type { FabricsOptions } from "../core/connect_request.ts";
 
 /**
  * The connection parameters a config file may set: the fabrics options

@@ -10,8 +10,8 @@ import {
   parseIpAddress,
   printableTid,
   type TidFields,
-} from "../transport_id.ts";
-import { DISCOVERY_NQN, optionValueProblem } from "../fabrics_options.ts";
+} from "../core/transport_id.ts";
+import { DISCOVERY_NQN, optionValueProblem } from "../core/connect_request.ts";
 import { CONNECTION_OPTIONS, type ConnectionOptions, setConnectionOption } from "./conn_options.ts";
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName } from "./diagnostics.ts";

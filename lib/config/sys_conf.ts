@@ -4,7 +4,7 @@
  * that file", and the defaults are libnvme's /etc/nvme files.
  */
 
-import { optionValueProblem } from "../fabrics_options.ts";
+import { optionValueProblem } from "../core/connect_request.ts";
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName, scrub, scrubSecrets } from "./diagnostics.ts";
 import { parseIni } from "./ini.ts";

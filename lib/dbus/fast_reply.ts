@@ -5,7 +5,7 @@
  * buffer per value and joins them level by level: list_controllers(true)
  * with 1,000 controllers took it 270-420 ms of the event loop (measured,
  * Deno 2.9.6). This writes the same bytes into one growing buffer in a few
- * ms; tests/unit/fast_reply_test.ts checks byte identity with dbus-next on
+ * ms; tests/unit/dbus/fast_reply_test.ts checks byte identity with dbus-next on
  * random inputs and decodes the result through a real dbus-daemon.
  *
  * The wire format (D-Bus specification, "Message Protocol"): little endian;

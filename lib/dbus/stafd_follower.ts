@@ -10,7 +10,7 @@
  * is in flight, so an idle follower never wakes up.
  */
 import { type Clock, systemClock } from "../clock.ts";
-import type { DiscoveredPage } from "../desired.ts";
+import type { DiscoveredPage } from "../core/desired_set.ts";
 import type { Logger } from "../logger.ts";
 import { type PageLimits, readLogPagesReply } from "./stafd_pages.ts";
 import {

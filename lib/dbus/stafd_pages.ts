@@ -9,8 +9,8 @@
  * dropping it would disconnect its controller) and one that only skips what
  * stacd could not connect to anyway (an NQN with a comma, a 1 MB address).
  */
-import type { DiscoveredPage } from "../desired.ts";
-import type { DiscoveryLogEntry } from "../discovery_log.ts";
+import type { DiscoveredPage } from "../core/desired_set.ts";
+import type { DiscoveryLogEntry } from "../core/discovery_log.ts";
 
 /** Bounds on what is accepted, so a hostile or buggy stafd cannot exhaust memory or the log. */
 export interface PageLimits {

@@ -3,7 +3,7 @@
  * the daemon that a test can wait on, and a logger whose lines the test
  * can read.
  */
-import type { DiscoveredPage } from "../../lib/desired.ts";
+import type { DiscoveredPage } from "../../lib/core/desired_set.ts";
 import type { StafdReason } from "../../lib/dbus/stafd_follower.ts";
 import { createLogger, type Logger } from "../../lib/logger.ts";
 import { MemorySink } from "../memory_sink.ts";

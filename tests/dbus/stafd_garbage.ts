@@ -6,7 +6,7 @@
  * be connected lost).
  */
 
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 
 /** One page as stafd's get_all_log_pages(true) lists it. */
 export interface StandinPage {

@@ -8,11 +8,15 @@
  * 6.1: the event comes with or without keep-alive, and nvmet sends no other
  * one until the log page has been read again, which the re-read does.)
  */
-import type { DiscoveryLogEntry } from "../../lib/discovery_log.ts";
-import { type ConnectTarget, DISCOVERY_NQN, type HostIdentity } from "../../lib/fabrics_options.ts";
-import { deleteController } from "../../lib/fabrics_device.ts";
-import { Libnvme } from "../../lib/libnvme.ts";
-import { UdevMonitor } from "../../lib/udev_monitor.ts";
+import type { DiscoveryLogEntry } from "../../lib/core/discovery_log.ts";
+import {
+  type ConnectTarget,
+  DISCOVERY_NQN,
+  type HostIdentity,
+} from "../../lib/core/connect_request.ts";
+import { deleteController } from "../../lib/kernel/fabrics_device.ts";
+import { Libnvme } from "../../lib/kernel/libnvme.ts";
+import { UdevMonitor } from "../../lib/kernel/udev_monitor.ts";
 import { AdoptedController, discover } from "../libnvme_extra.ts";
 
 /** AEN result of a Discovery Log Page Change notice: log page 70h, info F0h, type 2 (notice). */

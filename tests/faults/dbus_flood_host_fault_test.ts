@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { rssMb, spawnComposed } from "../../bench/host/composed.ts";
 import { StacClient } from "../../lib/dbus/stac_client.ts";
-import { checkHealth } from "../../lib/health.ts";
+import { checkHealth } from "../../lib/daemon/health_socket.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 import { denoAsNobody } from "../dbus/stac_fixture.ts";
 import { faultTest, sleep } from "./fault_kit.ts";

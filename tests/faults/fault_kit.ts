@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
 import type { StacdProcess } from "../guest/stacd_process.ts";
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 
 const SYS_NVME = "/sys/class/nvme";
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import dbus, { type Message, type MessageBus } from "dbus-next";
 import { marshallMessage } from "dbus-next/lib/marshall-compat.js";
 import { STAF } from "../../lib/dbus/stafd_bus.ts";
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { closeNextBus, openNextBus } from "../dbus/next_bus.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { GARBAGE } from "../dbus/stafd_garbage.ts";

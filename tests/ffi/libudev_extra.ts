@@ -1,7 +1,7 @@
 /**
  * The libudev symbols that only the tests call: enumerating a sysfs class
  * and reading device attributes, to compare with what stacd reads from the
- * files themselves (lib/nvme_sysfs.ts). Kept out of stacd's table
+ * files themselves (lib/kernel/nvme_sysfs.ts). Kept out of stacd's table
  * (ffi/libudev.ts), where every symbol must resolve when stacd starts.
  */
 import { CSTR, CSTR_RESULT, DEVICE, ENTRY, LIBUDEV_SYMBOLS, UDEV } from "../../ffi/libudev.ts";

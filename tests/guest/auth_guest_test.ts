@@ -13,12 +13,12 @@
  *   deno run -A tests/guest/run_suite.ts --platform debian13 auth
  */
 import assert from "node:assert/strict";
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
-import { connectViaFabricsDevice } from "../../lib/fabrics_device.ts";
-import { readFabricsSupport } from "../../lib/fabrics_support.ts";
-import { ConnectRefusedError } from "../../lib/kernel_api.ts";
-import { RealKernel } from "../../lib/kernel.ts";
-import { Libnvme } from "../../lib/libnvme.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
+import { connectViaFabricsDevice } from "../../lib/kernel/fabrics_device.ts";
+import { readFabricsSupport } from "../../lib/kernel/fabrics_support.ts";
+import { ConnectRefusedError } from "../../lib/core/kernel_api.ts";
+import { RealKernel } from "../../lib/kernel/real_kernel.ts";
+import { Libnvme } from "../../lib/kernel/libnvme.ts";
 import {
   controllersOf,
   deleteAllControllers,

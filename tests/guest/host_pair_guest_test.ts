@@ -11,7 +11,7 @@
  * Runs only in the guest: run_suite.ts host_pair
  */
 import assert from "node:assert/strict";
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { StafdStandin } from "../stafd_standin.ts";

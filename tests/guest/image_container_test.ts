@@ -3,7 +3,7 @@
  * image is built from container/Containerfile's runtime stage on a root
  * debootstrapped from the release and packages it names
  * (tests/guest/container_image.ts), and every container runs with exactly
- * the options of container/run-options.json, which tests/unit/manifest_test.ts
+ * the options of container/run-options.json, which tests/unit/container/manifest_test.ts
  * holds to container/daemonset.yaml: privileged, host network, /dev, /sys,
  * /etc/nvme and /run/stacd from the host, /etc/stas a folder written as the
  * kubelet writes a ConfigMap volume, read-only root, the liveness probe as

@@ -8,10 +8,10 @@
  * Runs only in the guest: deno run -A tests/guest/run_suite.ts libnvme
  */
 import assert from "node:assert/strict";
-import { connectViaFabricsDevice, deleteController } from "../../lib/fabrics_device.ts";
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
-import { ConnectError } from "../../lib/connect_error.ts";
-import { Libnvme } from "../../lib/libnvme.ts";
+import { connectViaFabricsDevice, deleteController } from "../../lib/kernel/fabrics_device.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
+import { ConnectError } from "../../lib/kernel/connect_error.ts";
+import { Libnvme } from "../../lib/kernel/libnvme.ts";
 import { AdoptedController, discover } from "../libnvme_extra.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import {

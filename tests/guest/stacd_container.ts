@@ -1,7 +1,7 @@
 /**
  * The stacd image run as the DaemonSet runs it: `podman run` with exactly
  * the options of container/run-options.json (container/run_options.ts's
- * podmanRunArgs, which tests/unit/manifest_test.ts holds to daemonset.yaml),
+ * podmanRunArgs, which tests/unit/container/manifest_test.ts holds to daemonset.yaml),
  * attached, so that stacd's log arrives line by line as `kubectl logs`
  * would show it.
  */

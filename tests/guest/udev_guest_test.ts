@@ -4,10 +4,10 @@
  * Runs only in the guest: deno run -A tests/guest/run_suite.ts udev
  */
 import assert from "node:assert/strict";
-import { Libnvme } from "../../lib/libnvme.ts";
-import { readNvmeControllers } from "../../lib/nvme_sysfs.ts";
-import type { UdevDeviceEvent, UdevEvent } from "../../lib/udev_event.ts";
-import { UdevMonitor } from "../../lib/udev_monitor.ts";
+import { Libnvme } from "../../lib/kernel/libnvme.ts";
+import { readNvmeControllers } from "../../lib/kernel/nvme_sysfs.ts";
+import type { UdevDeviceEvent, UdevEvent } from "../../lib/kernel/udev_event.ts";
+import { UdevMonitor } from "../../lib/kernel/udev_monitor.ts";
 import { listNvmeControllers } from "../udev_enumerate.ts";
 import {
   controllers,

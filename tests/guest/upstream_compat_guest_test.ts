@@ -10,7 +10,7 @@
  *   deno run -A tests/guest/run_suite.ts --platform debian13 upstream_compat
  */
 import assert from "node:assert/strict";
-import { DISCOVERY_NQN } from "../../lib/fabrics_options.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { startPrivateBus } from "../dbus/private_bus.ts";
 import { AS_NOBODY, type Ran } from "../dbus/stac_fixture.ts";
 import { LoggedProcess } from "./logged_process.ts";

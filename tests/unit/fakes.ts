@@ -9,14 +9,14 @@ import {
   parseStacdConfig,
   type StacdConfig,
 } from "../../lib/config/stacd_conf.ts";
-import { ConnectError } from "../../lib/connect_error.ts";
+import { ConnectError } from "../../lib/kernel/connect_error.ts";
 import type { SysConfig } from "../../lib/config/sys_conf.ts";
-import type { Kernel } from "../../lib/kernel_api.ts";
-import type { DiscoveredPage } from "../../lib/desired.ts";
-import type { DiscoveryLogEntry } from "../../lib/discovery_log.ts";
-import type { ConnectRequest } from "../../lib/fabrics_options.ts";
-import type { KernelController } from "../../lib/kernel_controller.ts";
-import type { LastKnownStore } from "../../lib/last_known.ts";
+import type { Kernel } from "../../lib/core/kernel_api.ts";
+import type { DiscoveredPage } from "../../lib/core/desired_set.ts";
+import type { DiscoveryLogEntry } from "../../lib/core/discovery_log.ts";
+import type { ConnectRequest } from "../../lib/core/connect_request.ts";
+import type { KernelController } from "../../lib/core/kernel_controller.ts";
+import type { LastKnownStore } from "../../lib/daemon/last_known_store.ts";
 
 export const HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555";
 export const HOSTID = "11111111-2222-3333-4444-555555555555";

@@ -1,0 +1,35 @@
+/**
+ * What the control loop needs of the kernel, behind one small interface:
+ * RealKernel (kernel/real_kernel.ts: libnvme, sysfs, /dev/nvme-fabrics) in stacd, an
+ * in-memory fake in the unit tests and the host benches.
+ */
+import type { ConnectRequest } from "./connect_request.ts";
+import type { KernelController } from "./kernel_controller.ts";
+
+export interface Kernel {
+  /** The fabrics controllers the kernel has now. */
+  list(): Promise<KernelController[]>;
+  /** One of them, read alone (cheaper than list() with many); undefined if it is gone. */
+  controller(device: string): Promise<KernelController | undefined>;
+  /**
+   * Connects; resolves with the device name (nvmeX). Rejects with
+   * {@linkcode ConnectRefusedError} when the connect must not be made at all.
+   */
+  connect(request: ConnectRequest): Promise<string>;
+  /** Deletes the kernel controller `device`. */
+  disconnect(device: string): Promise<void>;
+  /** Whether a connect with a host ID paired with another host NQN fails (6.5+); default true. */
+  readonly refusesSharedHostId?: boolean;
+}
+
+/**
+ * A connect that must not be made (fail closed): retrying cannot help
+ * until the configuration or the kernel changes. `setting` is the config
+ * option concerned; the message never holds a key.
+ */
+export class ConnectRefusedError extends Error {
+  constructor(readonly setting: string, message: string) {
+    super(message);
+    this.name = "ConnectRefusedError";
+  }
+}
