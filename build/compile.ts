@@ -1,7 +1,7 @@
 /**
  * `deno task compile`: builds out/stacd with `deno compile`, the permission
  * flags of build/permissions.ts baked in, and out/stacctl as a symlink to it
- * (stacctl is the same program called by another name, contract 1).
+ * (stacctl is the same program called by another name, docs/design.md#command-line).
  *
  * `deno compile` copies a `denort` runtime into the binary and downloads it
  * from Deno's site; this project's machines cannot reach that site, so

@@ -26,7 +26,7 @@
 /** Flags given to `deno compile` / `deno run` for stacd (and stacctl, the same program). */
 export const PERMISSION_FLAGS: readonly string[] = ["--allow-all"];
 
-/** The environment variables stacd reads (contract 2, 9 and the test timer scale). */
+/** The environment variables stacd reads (docs/design.md#environment). */
 export const STACD_ENV = [
   "RUNTIME_DIRECTORY",
   "NOTIFY_SOCKET",

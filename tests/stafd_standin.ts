@@ -1,8 +1,8 @@
 /**
  * A stand-in for stafd, for tests only (not shipped): owns
  * org.nvmexpress.staf and serves what stacd consumes of stafd's interface
- * (contract 8.1): get_all_log_pages(b) -> s, get_log_pages(sssssss) -> aa{ss},
- * and the signals log_pages_changed(ssssssss) and dc_removed(). It can also
+ * (docs/design.md#what-stacd-reads-from-stafd): get_all_log_pages(b) -> s, get_log_pages(sssssss)
+ * -> aa{ss}, and the signals log_pages_changed(ssssssss) and dc_removed(). It can also
  * answer garbage, never answer, or flood signals, and counts the calls it
  * gets. Pages come from the caller, a JSON file, or real discovery
  * controllers (tests/dbus/stafd_sources.ts).

@@ -1,6 +1,6 @@
 /**
  * Keys of upstream nvme-stas 2.4.1's stacd replies, as its own stacctl
- * prints them (samples in the contract, section 8): what tools written for
+ * prints them (docs/design.md#controller-dicts and #process-info): what tools written for
  * upstream parse.
  */
 

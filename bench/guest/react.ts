@@ -1,5 +1,5 @@
 /**
- * stacd reacting to stafd (contract 8.1): the time from a log_pages_changed
+ * stacd reacting to stafd (docs/design.md#soaks): the time from a log_pages_changed
  * signal that adds N subsystems to all N live, and from the one that takes
  * them away to all N gone. stacd runs with the shipping timers, so each
  * reaction includes the configuration soak (1.5 s, as upstream) that lets a

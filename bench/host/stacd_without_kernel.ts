@@ -1,7 +1,7 @@
 /**
  * stacd for the host benchmarks: lib/daemon/app.ts's assembly (startApp) with a
  * BenchKernel (./bench_kernel.ts: connects succeed at once) in place of
- * libnvme and sysfs (contract 1: no hidden modes in main.ts; a
+ * libnvme and sysfs (docs/design.md#command-line: no hidden modes in main.ts; a
  * bench composes the daemon in code). Real
  * are the config files, the daemon and reconciler, the last-known file, the
  * health socket, the udev netlink monitor, the config watcher, the D-Bus

@@ -1,5 +1,5 @@
 /**
- * stacd's command line (contract 1), parsed with node:util's parseArgs: the
+ * stacd's command line (docs/design.md#command-line), parsed with node:util's parseArgs: the
  * same options as nvme-stas's stacd, plus --dump-config and --health.
  */
 import { parseArgs } from "node:util";

@@ -69,7 +69,7 @@ function spec(
   return { name, field, parse: (text) => check.parse(text), expected: check.expected };
 }
 
-/** Every connection option of contract 3.2, keyed by its name in the file. */
+/** Every connection option of docs/design.md#global-options, keyed by its name in the file. */
 export const CONNECTION_OPTIONS: ReadonlyMap<string, ConnectionOptionSpec> = new Map(
   [
     spec("hdr-digest", "hdrDigest", booleanSpec),

@@ -1,5 +1,5 @@
 /**
- * stacd.conf (contract 3.2): from what the INI reader found to a typed,
+ * stacd.conf (docs/design.md#configuration-files): from what the INI reader found to a typed,
  * validated StacdConfig, with every problem of the file reported at once.
  * A bad value costs only that value (its default is used); nothing in the
  * file can make loading fail.

@@ -1,5 +1,5 @@
 /**
- * sys.conf (contract 3.3), shared with stafd: who this host is. [Host] `nqn`,
+ * sys.conf (docs/design.md#host-identity), shared with stafd: who this host is. [Host] `nqn`,
  * `id`, `key` and `symname`; a value `file://PATH` means "the first word of
  * that file", and the defaults are libnvme's /etc/nvme files.
  */

@@ -1,5 +1,5 @@
 /**
- * The desired set (contract 5): configured controllers plus the NVMe
+ * The desired set (docs/design.md#desired-set): configured controllers plus the NVMe
  * subsystems of stafd's discovery log pages, minus excluded and invalid
  * ones. Pure: host names are resolved beforehand (see daemon/host_resolver.ts) and
  * handed in; every dropped entry is reported once through `report`.

@@ -1,6 +1,6 @@
 /**
  * Discovery log page entries in the string form stafd publishes over D-Bus
- * and stacd consumes (contract 8.1): the same names and values that
+ * and stacd consumes (docs/design.md#what-stacd-reads-from-stafd): the same names and values that
  * libnvme's Python binding, and so nvme-stas, produce; and the two fields
  * stacd reads meaning from. (Decoding the binary page is stafd's work; the
  * tests' stand-in does it in tests/discovery_log_page.ts.)

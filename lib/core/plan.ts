@@ -1,6 +1,6 @@
 /**
- * The reconcile decision (contract 5) as a pure function: from the desired
- * set, the controllers stacd manages and the kernel's connections to what
+ * The reconcile decision (docs/design.md#what-stacd-connects-to) as a pure function: from the
+ * desired set, the controllers stacd manages and the kernel's connections to what
  * to add, update, dispose of, audit, and which connected controllers lost
  * their device. Level-based: it looks at state, not at events, so a missed
  * or repeated event is harmless.
@@ -20,7 +20,10 @@ export interface ManagedView {
   connected: boolean;
   /** Excluded by the configuration: exclusion wins even while stafd's answer is unknown. */
   excluded?: boolean;
-  /** Whether this kernel connection is this controller (contract 5's match rules). */
+  /**
+   * Whether this kernel connection is this controller
+   * (docs/design.md#matching-a-kernel-connection).
+   */
   matches(kernel: KernelController): boolean;
 }
 

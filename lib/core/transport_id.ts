@@ -46,7 +46,10 @@ export function defaultTrsvcid(transport: string): string {
   return transport === "fc" || transport === "loop" ? "" : "8009";
 }
 
-/** A TID with the defaults of contract 4 applied (trsvcid, host-nqn, ignore-iface). */
+/**
+ * A TID with the defaults of docs/design.md#controller-identity applied (trsvcid, host-nqn,
+ * ignore-iface).
+ */
 export function makeTid(fields: TidFields, defaults: TidDefaults): TransportId {
   const transport = (fields.transport ?? "").toLowerCase();
   return {
@@ -165,8 +168,8 @@ export type IfaceOfAddress = (address: string) => string | undefined;
 /**
  * Whether an existing kernel connection is the controller `candidate`
  * names, so that it is adopted rather than connected a second time
- * (contract 5). Only fabrics I/O controllers that are not being deleted can
- * match. transport, trsvcid and host NQN must be equal, traddr equal as an
+ * (docs/design.md#matching-a-kernel-connection). Only fabrics I/O controllers that are not being
+ * deleted can match. transport, trsvcid and host NQN must be equal, traddr equal as an
  * address, subsysnqn equal unless the candidate uses the well-known
  * discovery NQN. host-traddr and host-iface are compared per transport.
  */

@@ -1,5 +1,5 @@
 /**
- * Reloads stacd when a config file changes on disk (contract 2). The
+ * Reloads stacd when a config file changes on disk (docs/design.md#watching-the-files). The
  * directories are watched, not the files: editors replace files by rename,
  * and a Kubernetes ConfigMap update swaps a symlink in the directory.
  *

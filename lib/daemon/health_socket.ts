@@ -1,5 +1,5 @@
 /**
- * The liveness check (contract 2): the daemon answers "ok" on a unix socket
+ * The liveness check (docs/design.md#health-check): the daemon answers "ok" on a unix socket
  * in its runtime directory (mode 0600, root only); `stacd --health` connects
  * and expects the answer within 2 s. Costs nothing while idle: an accept
  * waiting on a socket makes no wake-ups.

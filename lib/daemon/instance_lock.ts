@@ -1,5 +1,5 @@
 /**
- * Only one stacd manages a host (contract 1): an exclusive flock on
+ * Only one stacd manages a host (docs/design.md#single-instance): an exclusive flock on
  * `<runtime dir>/stacd.lock`, held for the life of the process (the kernel
  * drops it when the process dies, even on SIGKILL). The file holds the
  * owner's PID so that a second instance can name it.

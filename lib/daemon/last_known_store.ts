@@ -1,5 +1,5 @@
 /**
- * The last-known config (contract 7): the controllers stacd manages, saved
+ * The last-known config (docs/design.md#last-known-config): the controllers stacd manages, saved
  * on every change of the set and at stop, so that a restarted stacd keeps
  * managing (and may later disconnect) the connections it made. Versioned
  * JSON, written atomically (temp file + rename), mode 0600. Holds no secret.

@@ -1,5 +1,5 @@
 /**
- * The runtime directory (contract 2 and 7) holds the single-instance lock,
+ * The runtime directory (docs/design.md#runtime-directory) holds the single-instance lock,
  * the last-known config and the health socket. stacd runs as root and
  * writes there, so the directory is trusted only if nobody but root can
  * change what is in it: whoever can could plant a symlink or swap a file.

@@ -1,5 +1,5 @@
 /**
- * Keeps stacd's D-Bus service up as far as the bus allows (contract 2):
+ * Keeps stacd's D-Bus service up as far as the bus allows (docs/design.md#without-a-system-bus):
  * without a system bus (containers) or while it restarts, stacd goes on
  * managing controllers, says once that the D-Bus API is off, and takes the
  * name again when the bus socket reappears. It watches the socket's

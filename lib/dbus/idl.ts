@@ -1,5 +1,5 @@
 /**
- * stacd's D-Bus interface (contract 8): names, members and signatures
+ * stacd's D-Bus interface (docs/design.md#members): names, members and signatures
  * exactly as nvme-stas 2.4's staslib/stacd.idl declares them, argument
  * names included, so that upstream's stacctl and any script written
  * against upstream work unchanged.

@@ -26,7 +26,7 @@ export interface StacModel {
   processInfo(): Record<string, string | boolean | null>;
   /**
    * list_controllers(detailed): one string dict per controller, with the
-   * keys of contract 8; never a DH-HMAC-CHAP key.
+   * keys of docs/design.md#controller-dicts; never a DH-HMAC-CHAP key.
    */
   listControllers(detailed: boolean): Record<string, string>[];
   /** controller_info(...): the detailed dict of that controller, or undefined if unknown. */

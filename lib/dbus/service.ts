@@ -1,5 +1,5 @@
 /**
- * stacd's D-Bus service (contract 8): owns org.nvmexpress.stac on the
+ * stacd's D-Bus service (docs/design.md#d-bus-api): owns org.nvmexpress.stac on the
  * system bus and serves /org/nvmexpress/stac over a {@linkcode StacModel}.
  * It only validates, filters and formats; the model is the daemon's state.
  *

@@ -1,5 +1,5 @@
 /**
- * A client of stacd's D-Bus API (contract 8), for stacctl and for tests:
+ * A client of stacd's D-Bus API (docs/design.md#d-bus-api), for stacctl and for tests:
  * typed calls with timeouts, and replies checked before use (a reply of
  * the wrong shape is an error, not a crash).
  */

@@ -1,6 +1,6 @@
 /**
- * stafd as seen on the bus (contract 8.1): its names, and what a follower
- * of stafd subscribes to. The connection is lib/dbus/bus_connection.ts.
+ * stafd as seen on the bus (docs/design.md#what-stacd-reads-from-stafd): its names, and what a
+ * follower of stafd subscribes to. The connection is lib/dbus/bus_connection.ts.
  */
 
 /** stafd's well-known name, object and interface. */

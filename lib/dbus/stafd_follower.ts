@@ -1,5 +1,5 @@
 /**
- * Follows stafd on D-Bus (contract 8.1): watches who owns
+ * Follows stafd on D-Bus (docs/design.md#following-stafd): watches who owns
  * org.nvmexpress.staf, reads get_all_log_pages(true) when stafd appears and
  * whenever it signals log_pages_changed or dc_removed, and hands the result
  * to the daemon. When stafd is gone, a call fails or times out, or the reply

@@ -1,5 +1,5 @@
 /**
- * Validation of stafd's get_all_log_pages reply (contract 8.1), which stacd
+ * Validation of stafd's get_all_log_pages reply (docs/design.md#untrusted-answers), which stacd
  * treats as untrusted input. Pure: every problem becomes one bounded line,
  * nothing is thrown.
  *

@@ -1,5 +1,5 @@
 /**
- * What the running kernel's fabrics driver can take (contract 6: host-iface
+ * What the running kernel's fabrics driver can take (docs/design.md#kernel-support: host-iface
  * and the DH-HMAC-CHAP keys are passed only where the kernel supports them,
  * and a controller key it cannot take keeps that controller unconnected).
  *

@@ -6,7 +6,7 @@
  * the caller is told about once. Settings the running kernel cannot take
  * (the host's DH-HMAC-CHAP key without kernel authentication, host-iface
  * where the driver does not list it) are left out of every connect
- * (contract 6), and reported once per setting through `warn`; a controller
+ * (docs/design.md#kernel-support), and reported once per setting through `warn`; a controller
  * key it cannot take fails that connect (ConnectRefusedError) instead.
  */
 import { ConnectRefusedError, type Kernel } from "../core/kernel_api.ts";

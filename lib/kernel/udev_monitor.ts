@@ -61,7 +61,7 @@ export interface UdevMonitorOptions {
   properties?: readonly string[] | "all";
 }
 
-/** The uevent properties stacd uses (contract 10). */
+/** The uevent properties stacd uses (docs/design.md#udev-events). */
 export const NVME_PROPERTIES: readonly string[] = [
   "ACTION",
   "DEVNAME",

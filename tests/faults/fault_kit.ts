@@ -1,8 +1,8 @@
 /**
  * What every fault test of the campaign shares (issue 6, item 2): a watch
  * that samples the kernel's controllers every ~100 ms DURING the fault and
- * fails on a duplicate or on a kept connection that changed (contract 12: a
- * disconnect followed by a reconnect is a lost connection), and
+ * fails on a duplicate or on a kept connection that changed (docs/design.md#what-a-test-must-show:
+ * a disconnect followed by a reconnect is a lost connection), and
  * {@linkcode faultTest}, which records one row of the campaign's summary
  * table ($GUEST_OUT/faults.jsonl, printed by tests/faults/campaign.ts).
  * Runs only in the guest, through tests/faults/campaign.ts.
@@ -122,7 +122,10 @@ export function sample(): Seen[] {
   });
 }
 
-/** subsysnqn -> "nvmeX/cntlid" of the I/O controllers now (contract 12's identity). */
+/**
+ * subsysnqn -> "nvmeX/cntlid" of the I/O controllers now (the identity of
+ * docs/design.md#what-a-test-must-show).
+ */
 export function identities(seen: Seen[] = sample()): Map<string, string> {
   return new Map(
     seen.filter((c) => c.nqn !== DISCOVERY_NQN).map((c) => [c.nqn, `${c.name}/${c.cntlid}`]),

@@ -6,7 +6,7 @@
  * STACD_FAULT_SEED replays a run. Checked in every round: no duplicate,
  * every connection alive when stacd started survives as it was (the restarted
  * stacd adopts it), and every connection in the kernel is in the last-known
- * config (contract 7: recorded before its connect is issued).
+ * config (docs/design.md#last-known-config: recorded before its connect is issued).
  * Runs only in the guest: deno task faults sigkill
  */
 import assert from "node:assert/strict";

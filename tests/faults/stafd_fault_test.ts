@@ -2,8 +2,8 @@
  * Faults of stafd as stacd sees it on a real dbus-daemon: the discovery
  * stand-in (tests/stafd_standin.ts, reading the real nvmet discovery
  * controller) killed and restarted, answering garbage of every kind, and
- * flooding log_pages_changed. No answer is not an empty answer (contract 5):
- * every discovered connection stays through all of it.
+ * flooding log_pages_changed. No answer is not an empty answer
+ * (docs/design.md#unknown-is-not-empty): every discovered connection stays through all of it.
  * Runs only in the guest: deno task faults stafd
  */
 import assert from "node:assert/strict";

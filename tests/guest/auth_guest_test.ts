@@ -1,7 +1,7 @@
 /**
  * DH-HMAC-CHAP through stacd against a kernel target that requires it
- * (contract 3.2, 3.3, 6). On Debian 13 (6.12, NVME_HOST_AUTH and
- * NVME_TARGET_AUTH): the host key from sys.conf (`key`, inline and
+ * (docs/design.md#controller-entries, #host-identity, #kernel-support). On Debian 13 (6.12,
+ * NVME_HOST_AUTH and NVME_TARGET_AUTH): the host key from sys.conf (`key`, inline and
  * `file://`) and per controller (`dhchap-secret`) connects and the kernel
  * logs the handshake; a controller key (`dhchap-ctrl-secret`) makes it
  * bidirectional; a wrong or missing key fails with a clear line and is

@@ -1,5 +1,5 @@
 /**
- * No secret anywhere (issue 8, contract 8 and 9): with DH-HMAC-CHAP keys
+ * No secret anywhere (issue 8, docs/design.md#what-is-never-shown): with DH-HMAC-CHAP keys
  * configured and stacd connected through a target that demands them, every
  * place a key could leak is searched and none holds one: each D-Bus reply
  * (every method, GetAll of both interfaces, Introspect, tron's Set) called

@@ -9,7 +9,10 @@ import { controllers, waitFor } from "./nvme_host.ts";
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
-/** Timers scaled down for tests (contract 6): 3 s -> 150 ms, 60 s -> 3 s, soak 1.5 s -> 75 ms. */
+/**
+ * Timers scaled down for tests (docs/design.md#timers): 3 s -> 150 ms, 60 s -> 3 s, soak 1.5 s ->
+ * 75 ms.
+ */
 export const TEST_TIMER_SCALE = "0.05";
 
 export interface StacdOptions {

@@ -1,5 +1,5 @@
 /**
- * Our stacd among upstream's own tools (contract 8, issue 4): nvme-stas
+ * Our stacd among upstream's own tools (docs/design.md#d-bus-api, issue 4): nvme-stas
  * 2.4.1's real stafd (Debian 13's package, python) reads the guest's nvmet
  * discovery controller and our stacd connects every subsystem it
  * discovered; upstream's stacctl (ls, ls -d, status, tron, troff) then works
@@ -45,7 +45,10 @@ const ID_KEYS = [
   "transport",
   "trsvcid",
 ];
-/** The keys of each controller in upstream 2.4.1's `stacctl ls -d` (samples in the contract). */
+/**
+ * The keys of each controller in upstream 2.4.1's `stacctl ls -d`
+ * (docs/design.md#controller-dicts).
+ */
 const DETAILED_KEYS = [
   ...ID_KEYS,
   "cntrltype",

@@ -1,6 +1,6 @@
 /**
  * systemd/stacd.service: each option says why, the unit keeps what stacd
- * needs (contract 2), carries at least upstream's hardening, passes
+ * needs (docs/design.md#what-the-unit-must-allow), carries at least upstream's hardening, passes
  * `systemd-analyze verify` and beats upstream's hardening on exposure.
  */
 import assert from "node:assert/strict";

@@ -284,7 +284,7 @@ for (const c of FILES) {
   });
 }
 
-Deno.test("defaultStacdConfig() holds contract 3.2's defaults", () => {
+Deno.test("defaultStacdConfig() holds the defaults docs/design.md lists", () => {
   assert.deepEqual(defaultStacdConfig(), {
     tron: false,
     ignoreIface: false,

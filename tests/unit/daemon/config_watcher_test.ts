@@ -1,5 +1,5 @@
 /**
- * stacd reloads when its config file changes on disk (contract 2), with the
+ * stacd reloads when its config file changes on disk (docs/design.md#watching-the-files), with the
  * same soak as SIGHUP, including the way Kubernetes updates a mounted
  * ConfigMap: the file is a symlink through `..data`, and an update swaps
  * that symlink atomically to a new directory.

@@ -1,6 +1,6 @@
 /**
  * The daemon's own rules on top of the reconciler, with a fake clock and a
- * fake kernel: when stafd's answers take effect (contract 5's soaks), that
+ * fake kernel: when stafd's answers take effect (docs/design.md#soaks), that
  * an unknown answer keeps discovered controllers, and how reloads notify
  * systemd and move tron.
  */

@@ -1,5 +1,5 @@
 /**
- * stacd without a system bus, and with one that restarts (contract 2): the
+ * stacd without a system bus, and with one that restarts (docs/design.md#without-a-system-bus): the
  * service says once that the D-Bus API is off, and takes the name again as
  * soon as the bus socket reappears (inotify, no retry timer).
  */
