@@ -13,7 +13,9 @@ export interface Kernel {
   controller(device: string): Promise<KernelController | undefined>;
   /**
    * Connects; resolves with the device name (nvmeX). Rejects with
-   * {@linkcode ConnectRefusedError} when the connect must not be made at all.
+   * {@linkcode ConnectError} when the kernel (or libnvme on the way there)
+   * refuses, and with {@linkcode ConnectRefusedError} when the connect must
+   * not be made at all.
    */
   connect(request: ConnectRequest): Promise<string>;
   /** Deletes the kernel controller `device`. */
@@ -31,5 +33,27 @@ export class ConnectRefusedError extends Error {
   constructor(readonly setting: string, message: string) {
     super(message);
     this.name = "ConnectRefusedError";
+  }
+}
+
+/**
+ * The one error a connect rejects with when the kernel refuses it (or
+ * libnvme fails on the way there), whichever path it took: libnvme's
+ * nvmf_add_ctrl, or a write to /dev/nvme-fabrics. Retried, unlike
+ * {@linkcode ConnectRefusedError}.
+ */
+export class ConnectError extends Error {
+  /** The errno behind the refusal (ECONNREFUSED is 111), when known. */
+  readonly errno: number | undefined;
+
+  /**
+   * @param reason The kernel's reason in libnvme's words, e.g. "Failed to
+   *   write to /dev/nvme-fabrics: Connection refused": the message itself,
+   *   which the log shows as `Connect failed (<reason>)`.
+   */
+  constructor(readonly reason: string, options: { errno?: number; cause?: unknown } = {}) {
+    super(reason, { cause: options.cause });
+    this.name = "ConnectError";
+    this.errno = options.errno;
   }
 }

@@ -4,7 +4,7 @@
  * libnvme's struct layout is not verified for the installed version. And
  * deleting a controller through sysfs, which stacd always does.
  */
-import { ConnectError } from "./connect_error.ts";
+import { ConnectError } from "../core/kernel_api.ts";
 import {
   type ConnectRequest,
   kernelOptionString,

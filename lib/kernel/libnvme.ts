@@ -20,7 +20,7 @@ import {
 import { errnoOfText, type Libc, libc, MFD_CLOEXEC } from "../../ffi/libc.ts";
 import { cstr, type Handle, readCString, storePointer } from "../../ffi/pointers.ts";
 import { scrub } from "../config/diagnostics.ts";
-import { ConnectError } from "./connect_error.ts";
+import { ConnectError } from "../core/kernel_api.ts";
 import {
   type ConnectTarget,
   type FabricsOptions,

@@ -9,9 +9,8 @@ import {
   parseStacdConfig,
   type StacdConfig,
 } from "../../lib/config/stacd_conf.ts";
-import { ConnectError } from "../../lib/kernel/connect_error.ts";
 import type { SysConfig } from "../../lib/config/sys_conf.ts";
-import type { Kernel } from "../../lib/core/kernel_api.ts";
+import { ConnectError, type Kernel } from "../../lib/core/kernel_api.ts";
 import type { DiscoveredPage } from "../../lib/core/desired_set.ts";
 import type { DiscoveryLogEntry } from "../../lib/core/discovery_log.ts";
 import type { ConnectRequest } from "../../lib/core/connect_request.ts";

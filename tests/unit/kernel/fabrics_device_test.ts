@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConnectError } from "../../../lib/kernel/connect_error.ts";
+import { ConnectError } from "../../../lib/core/kernel_api.ts";
 import { connectViaFabricsDevice } from "../../../lib/kernel/fabrics_device.ts";
 import { Libnvme } from "../../../lib/kernel/libnvme.ts";
 
@@ -28,7 +28,7 @@ Deno.test("a refused write to the fabrics device is a ConnectError with the kern
   const error = await connectError(connectViaFabricsDevice(request, "/dev/full"));
   assert.equal(
     error.message,
-    "connect failed: Failed to write to /dev/full: No space left on device",
+    "Failed to write to /dev/full: No space left on device",
   );
   assert.equal(error.reason, "Failed to write to /dev/full: No space left on device");
   assert.equal(error.errno, 28);
@@ -38,7 +38,7 @@ Deno.test("a fabrics device that cannot be opened is a ConnectError naming it", 
   const error = await connectError(connectViaFabricsDevice(request, "/nonexistent/nvme-fabrics"));
   assert.equal(
     error.message,
-    "connect failed: Failed to open /nonexistent/nvme-fabrics: No such file or directory",
+    "Failed to open /nonexistent/nvme-fabrics: No such file or directory",
   );
   assert.equal(error.errno, 2);
 });
@@ -48,7 +48,7 @@ Deno.test("a reply without an instance is a ConnectError without an errno", asyn
   try {
     // A plain file takes the write and then reads back nothing.
     const error = await connectError(connectViaFabricsDevice(request, file));
-    assert.match(error.message, /^connect failed: Unexpected reply from \/dev\/nvme-fabrics: ""$/);
+    assert.match(error.message, /^Unexpected reply from \/dev\/nvme-fabrics: ""$/);
     assert.equal(error.errno, undefined);
     assert.ok(error.cause instanceof SyntaxError);
   } finally {
