@@ -97,6 +97,7 @@ export class Daemon {
       store: deps.store,
       ifaceOfAddress: deps.ifaceOfAddress,
       resyncMs: deps.timers.resyncMs,
+      settleMs: deps.timers.settleMs,
       publish: () => this.#publish(),
     });
     this.#updateInputs(false);
@@ -325,19 +326,20 @@ export class Daemon {
   }
 
   /**
-   * A removal is looked at at once (the pass sees the device gone and
-   * retries its controller); an `add` 1 s later, for the audit only.
+   * A removal is looked at after the settle time (the pass sees the device
+   * gone and retries its controller 3 s later); an `add` 1 s later, for
+   * the audit only.
    */
   #onUdev(event: UdevEvent): void {
     const { log, timers } = this.#deps;
     if (event.action === "overflow") {
       log.warning("udev events were lost (receive buffer overflow); re-reading sysfs");
-      this.reconciler.requestPass(0, "udev events lost");
+      this.reconciler.requestPass(timers.settleMs, "udev events lost");
       return;
     }
     log.debug(`udev ${event.action} ${event.sysname}`);
     if (event.action === "remove") {
-      this.reconciler.requestPass(0, `udev remove ${event.sysname}`);
+      this.reconciler.requestPass(timers.settleMs, `udev remove ${event.sysname}`);
     } else if (event.action === "add") {
       const audit = this.#configuration.config.disconnectScope ===
         "all-connections-matching-disconnect-trtypes";

@@ -83,6 +83,8 @@ export interface ReconcilerDeps {
   publish?: (snapshot: PassSnapshot) => void;
   /** A look at the kernel when nothing asked for one: the backstop for lost events. */
   resyncMs: number;
+  /** The delay of a pass for a connect returning or a disposal ending; default 0. */
+  settleMs?: number;
 }
 
 export interface Inputs {
@@ -407,7 +409,7 @@ export class Reconciler {
       // A disposed controller's outcome is its disposal's to handle.
       if (this.#managed.get(c.key) !== c) return;
       this.#returned.push([c, outcome]);
-      this.requestPass(0, `connect of ${c.spec.id} returned`);
+      this.requestPass(this.#deps.settleMs ?? 0, `connect of ${c.spec.id} returned`);
     });
   }
 
@@ -526,7 +528,7 @@ export class Reconciler {
       const left = this.#disposing.get(c.key)! - 1;
       if (left > 0) this.#disposing.set(c.key, left);
       else this.#disposing.delete(c.key);
-      this.requestPass(0, `disposal of ${c.spec.id} done`);
+      this.requestPass(this.#deps.settleMs ?? 0, `disposal of ${c.spec.id} done`);
     });
     this.#disposals.add(done);
   }

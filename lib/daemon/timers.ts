@@ -16,6 +16,13 @@ export const TIMERS = {
   slowRetryMs: 60_000,
   /** A look at the kernel when nothing asked: the backstop for lost events (stacd's own). */
   resyncMs: 300_000,
+  /**
+   * How long a pass for a connect returning, a disposal ending or a udev
+   * removal waits, so that a burst of them is one pass (stacd's own): 32
+   * connects returning one by one must not each re-read sysfs while the
+   * kernel still works on the others.
+   */
+  settleMs: 500,
 } as const;
 
 export type Timers = { -readonly [K in keyof typeof TIMERS]: number };

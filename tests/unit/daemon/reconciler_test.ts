@@ -37,7 +37,10 @@ function config(traddrs: readonly string[], head = "", extra: string[] = []): St
 }
 
 /** A reconciler on a fake kernel, a fake clock and an in-memory store. */
-function setup(options: { kernel?: FakeKernel; store?: MemoryStore; resolver?: Resolver } = {}) {
+function setup(
+  options: { kernel?: FakeKernel; store?: MemoryStore; resolver?: Resolver; settleMs?: number } =
+    {},
+) {
   const clock = new FakeClock();
   const kernel = options.kernel ?? new FakeKernel();
   const store = options.store ?? new MemoryStore();
@@ -50,6 +53,7 @@ function setup(options: { kernel?: FakeKernel; store?: MemoryStore; resolver?: R
     store,
     resolver: options.resolver,
     resyncMs: TIMERS.resyncMs,
+    settleMs: options.settleMs,
   });
   const set = (
     cfg: StacdConfig,
@@ -799,4 +803,22 @@ Deno.test("Reconciler never judges a connect by a kernel read older than its ret
   await settle();
   assert.equal(managed()[0]!.device, "nvme0");
   assert.doesNotMatch(sink.text(), /removed by the kernel/);
+});
+
+Deno.test("Reconciler takes in a burst of 32 returning connects with one pass after the settle time", async () => {
+  const { kernel, reconciler, set, advance, managed } = setup({ settleMs: 500 });
+  const gates = addresses(32).map((a) => kernel.hold(a));
+  set(config(addresses(32)));
+  await reconciler.runPass();
+  const lists = kernel.listCalls;
+  for (const [i, gate] of gates.entries()) {
+    gate.resolve();
+    await advance(i % 8 === 7 ? 100 : 0); // returning over 400 ms
+  }
+  assert.equal(kernel.listCalls, lists, "none during the burst");
+  await advance(100); // 500 ms after the first returned
+  assert.equal(kernel.listCalls, lists + 1, "one pass for the whole burst");
+  await advance(5_000);
+  assert.equal(kernel.listCalls, lists + 1);
+  assert.ok(managed().every((c) => c.connected));
 });

@@ -43,6 +43,8 @@ async function connectedModel(sysfs?: Record<string, string>, clock = new FakeCl
   });
   await daemon.start({ watchConfig: false });
   await settle();
+  await clock.advance(TIMERS.settleMs); // the pass that records the connect's device
+  await settle();
   const model = createStacModel({
     status: () => status.get(),
     setTron: (on) => daemon.setTron(on, "test"),
