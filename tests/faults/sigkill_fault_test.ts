@@ -27,7 +27,7 @@ import {
 } from "./fault_kit.ts";
 
 /** CI's rounds; the campaign's --long mode (STACD_FAULT_LONG=1) runs more. */
-const ROUNDS = Deno.env.get("STACD_FAULT_LONG") === "1" ? 60 : 10;
+const ROUNDS = Deno.env.get("STACD_FAULT_LONG") === "1" ? 60 : 4;
 const CONTROLLERS = 64;
 
 /** The subsystems the last-known config lists (none when it does not exist yet). */
