@@ -29,9 +29,47 @@ async function mount(...args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`mount ${args.join(" ")} failed: ${r.stderr.trim()}`);
 }
 
+/**
+ * Unmounts `dir`, waiting up to 10 s while it is busy: on a slow guest a
+ * short-lived helper (a `stacd --health` probe) can still hold it. If it
+ * stays busy, the error names the processes with a file or cwd under it.
+ */
 async function umount(dir: string): Promise<void> {
-  const r = await run("umount", [dir]);
-  if (r.code !== 0) throw new Error(`umount ${dir} failed: ${r.stderr.trim()}`);
+  for (let waited = 0;; waited += 250) {
+    const r = await run("umount", [dir]);
+    if (r.code === 0) return;
+    if (!/busy/.test(r.stderr) || waited >= 10_000) {
+      throw new Error(`umount ${dir} failed: ${r.stderr.trim()}; held by: ${holders(dir)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The processes with an open file or their cwd under `dir`, from /proc. */
+function holders(dir: string): string {
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const links: string[] = [];
+    try {
+      links.push(Deno.readLinkSync(`/proc/${entry.name}/cwd`));
+      for (const fd of Deno.readDirSync(`/proc/${entry.name}/fd`)) {
+        links.push(Deno.readLinkSync(`/proc/${entry.name}/fd/${fd.name}`));
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+    const held = links.filter((l) => l === dir || l.startsWith(`${dir}/`));
+    if (held.length === 0) continue;
+    let comm = "?";
+    try {
+      comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim();
+    } catch {
+      // gone meanwhile
+    }
+    found.push(`${entry.name} (${comm}): ${held.join(", ")}`);
+  }
+  return found.join("; ") || "nobody visible";
 }
 
 /** A tmpfs on `dir` with these options, unmounted on dispose. */
