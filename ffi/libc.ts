@@ -46,6 +46,8 @@ export const LIBC_SYMBOLS = {
   fclose: { parameters: ["pointer"], result: "i32" },
   // int *__errno_location(void);  (glibc and musl; the thread's errno)
   __errno_location: { parameters: [], result: "pointer" },
+  // void free(void *ptr);  (the discovery log page libnvme allocated)
+  free: { parameters: ["pointer"], result: "void" },
   // char *strerror(int errnum);
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

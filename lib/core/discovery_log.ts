@@ -2,8 +2,8 @@
  * Discovery log page entries in the string form stafd publishes over D-Bus
  * and stacd consumes (docs/design.md#what-stacd-reads-from-stafd): the same names and values that
  * libnvme's Python binding, and so nvme-stas, produce; and the two fields
- * stacd reads meaning from. (Decoding the binary page is stafd's work; the
- * tests' stand-in does it in tests/discovery_log_page.ts.)
+ * stacd reads meaning from. (The binary page is decoded in
+ * lib/core/discovery_page.ts.)
  */
 
 /** One discovery log page entry; every value a string, as stafd sends them. */

@@ -15,9 +15,10 @@ import {
   type HostIdentity,
 } from "../../lib/core/connect_request.ts";
 import { deleteController } from "../../lib/kernel/fabrics_device.ts";
-import { Libnvme } from "../../lib/kernel/libnvme.ts";
+import { Libnvme, type NvmeController } from "../../lib/kernel/libnvme.ts";
+import { decodeDiscoveryPage } from "../../lib/core/discovery_page.ts";
 import { UdevMonitor } from "../../lib/kernel/udev_monitor.ts";
-import { AdoptedController, discover } from "../libnvme_extra.ts";
+import { discover } from "../libnvme_extra.ts";
 
 /** AEN result of a Discovery Log Page Change notice: log page 70h, info F0h, type 2 (notice). */
 export const DISCOVERY_LOG_CHANGED_AEN = 0x70f002;
@@ -83,7 +84,7 @@ export async function discoverySource(options: DiscoverySourceOptions): Promise<
     hostid: Deno.readTextFileSync("/etc/nvme/hostid").trim(),
   };
   const lib = Libnvme.open();
-  const ctrls: AdoptedController[] = [];
+  const ctrls: { ctrl: NvmeController; device: string }[] = [];
   const aens: string[] = [];
   // Opened before connecting, so that no event is missed: they queue in the socket.
   const monitor = options.persistent ? UdevMonitor.open({ subsystem: "nvme" }) : undefined;
@@ -91,20 +92,19 @@ export async function discoverySource(options: DiscoverySourceOptions): Promise<
   const close = async () => {
     await monitor?.close();
     await loop;
-    for (const ctrl of ctrls) {
+    for (const { ctrl, device } of ctrls) {
       ctrl.close();
-      await deleteController(ctrl.device).catch(() => {});
+      await deleteController(device).catch(() => {});
     }
     lib.close();
   };
   try {
     for (const target of options.persistent ? targets : []) {
-      using connecting = lib.controller(host, target);
-      const device = await connecting.connect({ kato: 30 });
+      const ctrl = lib.controller(host, target);
       try {
-        ctrls.push(AdoptedController.adopt(host, target, device));
+        ctrls.push({ ctrl, device: await ctrl.connect({ kato: 30 }) });
       } catch (error) {
-        await deleteController(device).catch(() => {});
+        ctrl.close();
         throw error;
       }
     }
@@ -117,7 +117,9 @@ export async function discoverySource(options: DiscoverySourceOptions): Promise<
     const pages = [];
     for (const [i, target] of targets.entries()) {
       const ctrl = ctrls[i];
-      const entries = ctrl ? await ctrl.discoveryLog() : await discover(lib, host, target);
+      const entries = ctrl
+        ? decodeDiscoveryPage(await ctrl.ctrl.discoveryLog(ctrl.device)).entries
+        : await discover(lib, host, target);
       pages.push({
         "discovery-controller": {
           transport: target.transport,

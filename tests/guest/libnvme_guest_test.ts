@@ -1,10 +1,9 @@
 /**
  * The libnvme binding against the guest's real kernel and nvmet target:
  * connect (one and 32 in parallel), fabrics options reaching the kernel,
- * disconnect through sysfs as stacd does it, a refused connect, and the
- * tests' own libnvme use (tests/libnvme_extra.ts: adopting a controller
- * nvme-cli made, discovery log retrieval). Every assertion reads the
- * kernel's sysfs.
+ * disconnect through sysfs as stacd does it, a refused connect, binding to
+ * a controller nvme-cli made, and reading a discovery log page. Every
+ * assertion reads the kernel's sysfs.
  * Runs only in the guest: deno run -A tests/guest/run_suite.ts libnvme
  */
 import assert from "node:assert/strict";
@@ -12,7 +11,7 @@ import { connectViaFabricsDevice, deleteController } from "../../lib/kernel/fabr
 import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { ConnectError } from "../../lib/core/kernel_api.ts";
 import { Libnvme } from "../../lib/kernel/libnvme.ts";
-import { AdoptedController, discover } from "../libnvme_extra.ts";
+import { discover } from "../libnvme_extra.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import {
   controllers,
@@ -96,7 +95,7 @@ Deno.test("32 controllers connect in parallel through libnvme, each once, all li
   }
 });
 
-Deno.test("the tests' libnvme adopts a controller that nvme-cli connected", async () => {
+Deno.test("libnvme binds to a controller that nvme-cli connected", async () => {
   using t = createTarget({ subsystems: 1, ports: [LOOPBACK_PORT] });
   const nqn = t.nqns[0]!;
   try {
@@ -105,8 +104,10 @@ Deno.test("the tests' libnvme adopts a controller that nvme-cli connected", asyn
       ...["--hostnqn", host.hostnqn, "--hostid", host.hostid],
     );
     const made = await waitFor(() => controllersOf(nqn).find((c) => c.state === "live"), "live");
-    using ctrl = AdoptedController.adopt(host, target(nqn), made.name);
-    assert.equal(ctrl.name, made.name);
+    using nvmeLib = Libnvme.open();
+    using ctrl = nvmeLib.controller(host, target(nqn));
+    ctrl.bind(made.name);
+    assert.equal(ctrl.device, made.name);
     assert.equal(controllersOf(nqn).length, 1, "adopting made no second connection");
     ctrl.close();
     assert.equal(sysfsAttribute(made.name, "state"), "live", "closing left the controller");
