@@ -12,11 +12,12 @@ import {
   type TidFields,
 } from "../core/transport_id.ts";
 import { DISCOVERY_NQN, optionValueProblem } from "../core/connect_request.ts";
+import type { ControllerKind } from "../core/kernel_controller.ts";
 import { CONNECTION_OPTIONS, type ConnectionOptions, setConnectionOption } from "./conn_options.ts";
 import { dhchapKeyProblem } from "./dhchap_key.ts";
 import { type ConfigDiagnostic, quoteValue, safeName } from "./diagnostics.ts";
 
-/** One configured I/O controller. */
+/** One configured controller. */
 export interface ControllerEntry {
   /** Line of its `controller =` in the file. */
   line: number;
@@ -78,6 +79,7 @@ function splitPairs(text: string): { pairs: [string, string][]; malformed: strin
 export function parseControllerEntry(
   text: string,
   origin: EntryOrigin,
+  kind: ControllerKind = "io",
 ): { entry: ControllerEntry; diagnostics: ConfigDiagnostic[] } {
   const entry: ControllerEntry = { line: origin.line, fields: {}, options: {} };
   const { pairs, malformed } = splitPairs(text);
@@ -112,7 +114,9 @@ export function parseControllerEntry(
       notes.push(`unknown key ${quoteValue(key)} ignored`);
     }
   }
-  checkIdentity(entry.fields, notes, invalid);
+  // A discovery controller's NQN is the well-known one unless it has its own (TP8013).
+  if (kind === "discovery") entry.fields.subsysnqn ??= DISCOVERY_NQN;
+  checkIdentity(entry.fields, kind, notes, invalid);
   if (invalid.length > 0) entry.invalid = invalid.join("; ");
 
   const id = safeName(printableTid(makeTid(entry.fields, { hostNqn: "" })));
@@ -136,7 +140,12 @@ const FIELD_KEYS = new Map<keyof TidFields, string>([
 ]);
 
 /** The mandatory fields and the ones the kernel would refuse at connect time. */
-function checkIdentity(fields: TidFields, notes: string[], invalid: string[]): void {
+function checkIdentity(
+  fields: TidFields,
+  kind: ControllerKind,
+  notes: string[],
+  invalid: string[],
+): void {
   const { transport, traddr, trsvcid, subsysnqn, hostTraddr, hostNqn } = fields;
   for (const [field, key] of FIELD_KEYS) {
     const value = fields[field];
@@ -149,14 +158,14 @@ function checkIdentity(fields: TidFields, notes: string[], invalid: string[]): v
   }
   if (traddr === undefined) invalid.push("traddr is missing");
   if (subsysnqn === undefined) invalid.push("nqn is missing");
-  else if (subsysnqn === DISCOVERY_NQN) {
+  else if (subsysnqn === DISCOVERY_NQN && kind === "io") {
     notes.push("nqn is the discovery NQN; discovery controllers belong in stafd.conf");
   }
   const ip = transport === "tcp" || transport === "rdma";
   if (ip && trsvcid !== undefined && !isPort(trsvcid)) {
     invalid.push(`trsvcid ${quoteValue(trsvcid)} is not a port number`);
   }
-  if (transport === "tcp" && trsvcid === undefined) {
+  if (transport === "tcp" && trsvcid === undefined && kind === "io") {
     notes.push("trsvcid is missing; 8009 (the discovery port) is used");
   }
   if (ip && hostTraddr !== undefined && parseIpAddress(hostTraddr) === undefined) {

@@ -1,52 +1,17 @@
 /**
  * The single-valued options of stacd.conf, section by section: how each one
- * reads its text into a StacdConfig. The list options of [Controllers] are
- * in controller_entry.ts.
+ * reads its text into a StacdConfig. [Global]'s are shared with stafd.conf
+ * (global_options.ts); the list options of [Controllers] are in
+ * controller_entry.ts.
  */
 
-import {
-  booleanSpec,
-  CONNECTION_OPTIONS,
-  integerSpec,
-  type OptionSpec,
-  setConnectionOption,
-} from "./conn_options.ts";
-import { type ConfigDiagnostic, quoteValue } from "./diagnostics.ts";
+import { integerSpec } from "./conn_options.ts";
+import { oneOf, scalar, type ScalarOption, type ScalarOptions } from "./conf_file.ts";
+import { quoteValue } from "./diagnostics.ts";
+import { globalOptions } from "./global_options.ts";
 import type { DisconnectScope, DisconnectTrtype, StacdConfig } from "./stacd_conf.ts";
 
-/** Reports a note about the option being read; the caller adds file, section and option. */
-export type Note = (level: ConfigDiagnostic["level"], message: string) => void;
-
-/** One option of a section. */
-export interface ScalarOption {
-  /** What a valid value looks like, for the warning about an invalid one. */
-  expected: string;
-  /** Sets the option from `text`; false when `text` is invalid (the default then stays). */
-  apply(config: StacdConfig, text: string, note: Note): boolean;
-}
-
-function scalar<T>(spec: OptionSpec<T>, set: (c: StacdConfig, v: T) => void): ScalarOption {
-  return {
-    expected: spec.expected,
-    apply(config, text) {
-      const value = spec.parse(text);
-      if (value !== undefined) set(config, value);
-      return value !== undefined;
-    },
-  };
-}
-
-/** A value out of a fixed set. A Map: a value "constructor" must not find Object.prototype's. */
-function oneOf<T>(values: Map<string, T>): OptionSpec<T> {
-  return { parse: (text) => values.get(text), expected: [...values.keys()].join(", ") };
-}
-
-const IP_FAMILIES = new Map<string, (4 | 6)[]>([
-  ["ipv4", [4]],
-  ["ipv6", [6]],
-  ["ipv4+ipv6", [4, 6]],
-  ["ipv6+ipv4", [6, 4]],
-]);
+type Option = ScalarOption<StacdConfig>;
 
 const SCOPES = new Map<string, DisconnectScope>(
   ([
@@ -58,7 +23,7 @@ const SCOPES = new Map<string, DisconnectScope>(
 );
 
 /** `tcp+rdma`: unknown items are dropped one by one; none left means the default. */
-const disconnectTrtypes: ScalarOption = {
+const disconnectTrtypes: Option = {
   expected: "tcp, rdma or fc, joined with +",
   apply(config, text, note) {
     const kept: DisconnectTrtype[] = [];
@@ -76,7 +41,7 @@ const disconnectTrtypes: ScalarOption = {
 };
 
 /** 0 or N >= 2; upstream raises 1 to 2, as a single attempt would never be retried. */
-const connectAttemptsOnNcc: ScalarOption = {
+const connectAttemptsOnNcc: Option = {
   expected: "0 or an integer >= 2",
   apply(config, text, note) {
     const value = integerSpec(0).parse(text);
@@ -86,23 +51,12 @@ const connectAttemptsOnNcc: ScalarOption = {
   },
 };
 
-/** Section name -> option name -> option (Maps, for the same reason as oneOf). */
-export const SCALAR_OPTIONS = new Map<string, Map<string, ScalarOption>>([
-  [
-    "Global",
-    new Map<string, ScalarOption>([
-      ["tron", scalar(booleanSpec, (c, v) => c.tron = v)],
-      ["ignore-iface", scalar(booleanSpec, (c, v) => c.ignoreIface = v)],
-      ["ip-family", scalar(oneOf(IP_FAMILIES), (c, v) => c.ipFamily = v)],
-      ...[...CONNECTION_OPTIONS].map(([name, spec]): [string, ScalarOption] => [
-        name,
-        scalar(spec, (c, v) => setConnectionOption(c.connection, spec, v)),
-      ]),
-    ]),
-  ],
+/** stacd.conf's sections and their single-valued options. */
+export const STACD_OPTIONS: ScalarOptions<StacdConfig> = new Map([
+  ["Global", new Map(globalOptions<StacdConfig>())],
   [
     "I/O controller connection management",
-    new Map<string, ScalarOption>([
+    new Map<string, Option>([
       ["disconnect-scope", scalar(oneOf(SCOPES), (c, v) => c.disconnectScope = v)],
       ["disconnect-trtypes", disconnectTrtypes],
       ["connect-attempts-on-ncc", connectAttemptsOnNcc],

@@ -125,6 +125,20 @@ export function isIoController(kernel: KernelController): boolean {
     kernel.hasNamespaces === true;
 }
 
+/** The two kinds of fabrics controllers: I/O (stacd's) and discovery (stafd's). */
+export type ControllerKind = "io" | "discovery";
+
+/**
+ * Whether a kernel controller is a fabrics discovery controller: the
+ * kernel says so (5.18+), or it answers to the well-known discovery NQN,
+ * or (before 5.18, with a unique TP8013 NQN) it has no namespaces.
+ */
+export function isDiscoveryController(kernel: KernelController): boolean {
+  if (!isFabricsTransport(kernel.transport)) return false;
+  if (kernel.cntrltype !== "") return kernel.cntrltype === "discovery";
+  return kernel.subsysnqn === DISCOVERY_NQN || kernel.hasNamespaces === false;
+}
+
 /** sysfs prints "(efault)" or "none" for attributes a transport lacks; both mean unknown. */
 function cleanAttribute(text: string | undefined): string {
   const value = shownAttribute(text);

@@ -5,7 +5,12 @@
 
 import ipaddr from "ipaddr.js";
 import { DISCOVERY_NQN } from "./connect_request.ts";
-import { isIoController, type KernelController } from "./kernel_controller.ts";
+import {
+  type ControllerKind,
+  isDiscoveryController,
+  isIoController,
+  type KernelController,
+} from "./kernel_controller.ts";
 
 /** The 7-tuple that identifies a controller; "" means not set. */
 export interface TransportId {
@@ -168,8 +173,8 @@ export type IfaceOfAddress = (address: string) => string | undefined;
 /**
  * Whether an existing kernel connection is the controller `candidate`
  * names, so that it is adopted rather than connected a second time
- * (docs/design.md#matching-a-kernel-connection). Only fabrics I/O controllers that are not being
- * deleted can match. transport, trsvcid and host NQN must be equal, traddr equal as an
+ * (docs/design.md#matching-a-kernel-connection). Only fabrics controllers of the `kind` sought
+ * (I/O for stacd, discovery for stafd) that are not being deleted can match. transport, trsvcid and host NQN must be equal, traddr equal as an
  * address, subsysnqn equal unless the candidate uses the well-known
  * discovery NQN. host-traddr and host-iface are compared per transport.
  */
@@ -177,9 +182,11 @@ export function matchesKernelController(
   candidate: TransportId,
   kernel: KernelController,
   ifaceOfAddress: IfaceOfAddress = () => undefined,
+  kind: ControllerKind = "io",
 ): boolean {
+  const isKind = kind === "io" ? isIoController : isDiscoveryController;
   // A controller on its way out would vanish right after being adopted.
-  if (!isIoController(kernel) || /^(deleting|dead)/.test(kernel.state)) return false;
+  if (!isKind(kernel) || /^(deleting|dead)/.test(kernel.state)) return false;
   const transport = candidate.transport;
   if (
     kernel.transport !== transport || kernel.trsvcid !== candidate.trsvcid ||
