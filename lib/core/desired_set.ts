@@ -7,8 +7,10 @@
  * written (so `exclude = traddr=<host name>` matches) and once its host
  * name is resolved (so an exclusion by address matches too).
  */
-import type { StacdConfig } from "../config/stacd_conf.ts";
+import type { ListConfig } from "../config/conf_file.ts";
+import type { GlobalConfig } from "../config/global_options.ts";
 import type { SysConfig } from "../config/sys_conf.ts";
+import type { ControllerKind } from "./kernel_controller.ts";
 import { ConnectRefusedError } from "./kernel_api.ts";
 import { type DiscoveryLogEntry, eflagsNcc, treqRequiresSecureChannel } from "./discovery_log.ts";
 import type { ConnectRequest, FabricsOptions } from "./connect_request.ts";
@@ -24,7 +26,14 @@ import {
   type TransportId,
 } from "./transport_id.ts";
 
-export type Origin = "configured" | "discovered";
+/**
+ * Where a member comes from: the configuration file, or a log page: an NVMe
+ * subsystem entry (stacd), a referral to another discovery controller (stafd).
+ */
+export type Origin = "configured" | "discovered" | "referral";
+
+/** What the desired set reads of stacd.conf or stafd.conf. */
+export type DesiredConfig = GlobalConfig & ListConfig;
 
 /** One controller stacd should be connected to. */
 export interface DesiredController {
@@ -50,7 +59,7 @@ export interface DiscoveredPage {
 }
 
 export interface DesiredInput {
-  config: StacdConfig;
+  config: DesiredConfig;
   sys: SysConfig;
   /** Host name -> address, from the system resolver; absent names did not resolve. */
   resolved: ReadonlyMap<string, string>;
@@ -67,12 +76,16 @@ const UNSPECIFIED = new Set(["", "0.0.0.0", "::"]);
  * Computes the desired set, keyed by tidKey(). Configured entries win over
  * discovered ones, and take the log page entry of the same controller, so
  * that its NCC bit (connect-attempts-on-ncc) applies to it, as upstream's
- * update_dlpe() does.
+ * update_dlpe() does. `kind` says what is wanted of the pages: their NVMe
+ * subsystems (I/O controllers, stacd), or their referrals to other
+ * discovery controllers (stafd).
  */
 export function desiredControllers(
   input: DesiredInput,
   report: Report,
+  kind: ControllerKind = "io",
 ): Map<string, DesiredController> {
+  const wanted = kind === "io" ? "nvme" : "referral";
   const { config, sys } = input;
   const desired = new Map<string, DesiredController>();
   const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
@@ -124,7 +137,7 @@ export function desiredControllers(
 
   for (const page of input.discovered ?? []) {
     for (const dlpe of page.entries) {
-      if (dlpe.subtype !== "nvme" || UNSPECIFIED.has(dlpe.traddr.trim())) continue;
+      if (dlpe.subtype !== wanted || UNSPECIFIED.has(dlpe.traddr.trim())) continue;
       const tid = makeTid({
         transport: dlpe.trtype,
         traddr: dlpe.traddr.trim(),
@@ -134,7 +147,7 @@ export function desiredControllers(
         hostIface: page.hostIface,
         hostNqn: page.hostNqn,
       }, defaults);
-      if (treqRequiresSecureChannel(dlpe.treq)) {
+      if (kind === "io" && treqRequiresSecureChannel(dlpe.treq)) {
         report(
           `${printableTid(tid)} - Requires a secure channel (TLS), which is not supported; skipped`,
           "warning",
@@ -145,13 +158,13 @@ export function desiredControllers(
         key,
         tid,
         id,
-        origin: "discovered",
+        origin: kind === "io" ? "discovered" : "referral",
         dlpe,
-        ncc: eflagsNcc(dlpe.eflags),
+        ncc: kind === "io" && eflagsNcc(dlpe.eflags),
         request: connectRequest(tid, sys, config.connection, {}),
         refused: hostKeyRefusal(sys, undefined),
       }));
-      if (configured?.origin === "configured" && configured.dlpe === undefined) {
+      if (kind === "io" && configured?.origin === "configured" && configured.dlpe === undefined) {
         configured.dlpe = dlpe;
         configured.ncc = eflagsNcc(dlpe.eflags);
       }
@@ -161,7 +174,7 @@ export function desiredControllers(
 }
 
 /** Whether an exclude entry in force matches `tid`. */
-function isExcluded(config: StacdConfig, tid: TransportId): boolean {
+function isExcluded(config: DesiredConfig, tid: TransportId): boolean {
   return config.excluded.some((e) => e.invalid === undefined && matchesExclude(tid, e.match));
 }
 
@@ -249,7 +262,7 @@ export function hostKeyRefusal(
  * look up. A controller excluded as written is not looked up (upstream
  * neither): its name may not even resolve.
  */
-export function hostNamesToResolve(config: StacdConfig, sys: SysConfig): string[] {
+export function hostNamesToResolve(config: DesiredConfig, sys: SysConfig): string[] {
   const names = new Set<string>();
   const defaults = { hostNqn: sys.hostNqn, ignoreIface: config.ignoreIface };
   for (const entry of config.controllers) {

@@ -8,13 +8,14 @@
  * away. They only change the record and say what to log: no I/O, no timers.
  */
 import type { DiscoveryLogEntry } from "./discovery_log.ts";
+import type { Origin } from "./desired_set.ts";
 import type { ConnectRequest } from "./connect_request.ts";
 import { ConnectRefusedError } from "./kernel_api.ts";
 import type { TimerState } from "./timer_text.ts";
 import type { TransportId } from "./transport_id.ts";
 
 /** Where a managed controller came from: the desired set, or the kernel audit. */
-export type ManagedOrigin = "configured" | "discovered" | "audited";
+export type ManagedOrigin = Origin | "audited";
 
 /** Retry timing; tests shorten it through STACD_TEST_TIMER_SCALE. */
 export interface RetryPolicy {

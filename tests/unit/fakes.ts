@@ -13,7 +13,9 @@ import type { SysConfig } from "../../lib/config/sys_conf.ts";
 import { ConnectError, type Kernel } from "../../lib/core/kernel_api.ts";
 import type { DiscoveredPage } from "../../lib/core/desired_set.ts";
 import type { DiscoveryLogEntry } from "../../lib/core/discovery_log.ts";
-import type { ConnectRequest } from "../../lib/core/connect_request.ts";
+import { type ConnectRequest, DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
+import type { DiscoveryKernel } from "../../lib/finder/finder.ts";
+import { encodeDiscoveryPage } from "../discovery_page_bytes.ts";
 import type { KernelController } from "../../lib/core/kernel_controller.ts";
 import type { LastKnownStore } from "../../lib/daemon/last_known_store.ts";
 
@@ -259,4 +261,32 @@ export class MemoryStore implements LastKnownStore {
  */
 export async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A fake kernel that also has discovery controllers: a connect to the
+ * discovery NQN makes one, and its log page is what `pages` holds for its
+ * traddr (entries, or an error the read rejects with).
+ */
+export class FakeDiscoveryKernel extends FakeKernel implements DiscoveryKernel {
+  readonly pages = new Map<string, DiscoveryLogEntry[] | Error | Deferred<DiscoveryLogEntry[]>>();
+  /** Devices whose page was read, in order. */
+  readonly reads: string[] = [];
+
+  override async connect(request: ConnectRequest): Promise<string> {
+    const device = await super.connect(request);
+    const k = this.controllers.find((c) => c.device === device);
+    if (k && request.target.subsysnqn === DISCOVERY_NQN) k.cntrltype = "discovery";
+    return device;
+  }
+
+  async discoveryLog(device: string): Promise<Uint8Array> {
+    this.reads.push(device);
+    const k = this.controllers.find((c) => c.device === device);
+    if (!k) throw new ConnectError(`${device}: no such device`);
+    const page = this.pages.get(k.traddr) ?? [];
+    if (page instanceof Error) throw page;
+    const entries = page instanceof Deferred ? await page.promise : page;
+    return encodeDiscoveryPage(entries);
+  }
 }
