@@ -1,8 +1,8 @@
 /**
- * stacd's D-Bus interface (docs/design.md#members): names, members and signatures
- * exactly as nvme-stas 2.4's staslib/stacd.idl declares them, argument
- * names included, so that upstream's stacctl and any script written
- * against upstream work unchanged.
+ * stacd's and stafd's D-Bus interfaces (docs/design.md#members): names,
+ * members and signatures exactly as nvme-stas 2.4's staslib/stacd.idl and
+ * stafd.idl declare them, argument names included, so that upstream's
+ * stacctl, stafctl and any script written against upstream work unchanged.
  */
 import {
   type ArgSpec,
@@ -54,6 +54,36 @@ export const STAC_INTERFACES: ObjectSpec = {
 /** Everything /org/nvmexpress/stac implements: the standard interfaces, then ours. */
 export const STAC_OBJECT_SPEC: ObjectSpec = { ...STANDARD_INTERFACES, ...STAC_INTERFACES };
 
+export const STAF_BUS_NAME = "org.nvmexpress.staf";
+export const STAF_OBJECT_PATH = "/org/nvmexpress/staf";
+export const STAF_INTERFACE = "org.nvmexpress.staf";
+export const STAF_DEBUG_INTERFACE = "org.nvmexpress.staf.debug";
+
+/** stafd's interfaces (what upstream's stafd.idl holds). */
+export const STAF_INTERFACES: ObjectSpec = {
+  [STAF_DEBUG_INTERFACE]: STAC_INTERFACES[STAC_DEBUG_INTERFACE]!,
+  [STAF_INTERFACE]: {
+    methods: {
+      list_controllers: STAC_INTERFACES[STAC_INTERFACE]!.methods!.list_controllers!,
+      get_log_pages: {
+        in: CONTROLLER_INFO_ARGS,
+        out: [{ name: "log_pages", type: "aa{ss}" }],
+      },
+      get_all_log_pages: {
+        in: [{ name: "detailed", type: "b" }],
+        out: [s("log_pages_json")],
+      },
+    },
+    signals: {
+      log_pages_changed: [...CONTROLLER_INFO_ARGS, s("device")],
+      dc_removed: [],
+    },
+  },
+};
+
+/** Everything /org/nvmexpress/staf implements: the standard interfaces, then stafd's. */
+export const STAF_OBJECT_SPEC: ObjectSpec = { ...STANDARD_INTERFACES, ...STAF_INTERFACES };
+
 /**
  * The introspection XML of /org/nvmexpress/stac: byte for byte what its
  * Introspect method returns, which is also what `--idl=FILE` writes. It
@@ -65,7 +95,15 @@ export function stacIntrospectionXml(): string {
   return introspectionXml(STAC_OBJECT_SPEC);
 }
 
-/** `--idl=FILE`: writes {@linkcode stacIntrospectionXml} to `file`. */
-export async function writeIdl(file: string): Promise<void> {
-  await Deno.writeTextFile(file, stacIntrospectionXml());
+/** The introspection XML of /org/nvmexpress/staf (stafd's `--idl=FILE`). */
+export function stafIntrospectionXml(): string {
+  return introspectionXml(STAF_OBJECT_SPEC);
+}
+
+/** `--idl=FILE`: writes the daemon's introspection XML to `file`. */
+export async function writeIdl(file: string, daemon: "stacd" | "stafd" = "stacd"): Promise<void> {
+  await Deno.writeTextFile(
+    file,
+    daemon === "stacd" ? stacIntrospectionXml() : stafIntrospectionXml(),
+  );
 }

@@ -32,3 +32,19 @@ export interface StacModel {
   /** controller_info(...): the detailed dict of that controller, or undefined if unknown. */
   controllerInfo(query: ControllerQuery): Record<string, string> | undefined;
 }
+
+/** The seven identity arguments of controller_info() and get_log_pages(), as D-Bus passes them. */
+export function controllerQuery(args: readonly unknown[]): ControllerQuery {
+  const [transport, traddr, trsvcid, subsysnqn, hostTraddr, hostIface, hostNqn] = args.map(
+    String,
+  );
+  return {
+    transport: transport!,
+    traddr: traddr!,
+    trsvcid: trsvcid!,
+    subsysnqn: subsysnqn!,
+    hostTraddr: hostTraddr!,
+    hostIface: hostIface!,
+    hostNqn: hostNqn!,
+  };
+}

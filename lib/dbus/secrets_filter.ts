@@ -45,3 +45,22 @@ export function stringValues(dict: Readonly<Record<string, unknown>>): Record<st
   }
   return out;
 }
+
+/**
+ * A filter for the dicts a service sends: drops secret-looking entries and
+ * reports each drop once per field (never its value): a drop is a model bug.
+ */
+export function secretGuard(
+  log: { error(message: string): void },
+): <T>(dict: Readonly<Record<string, T>>, what: string) => Record<string, T> {
+  const reported = new Set<string>();
+  return (dict, what) => {
+    const { clean, dropped } = withoutSecrets(dict);
+    for (const key of dropped) {
+      if (reported.has(`${what}/${key}`)) continue;
+      reported.add(`${what}/${key}`);
+      log.error(`D-Bus: dropped secret-looking field "${key}" from ${what} (a bug: please report)`);
+    }
+    return clean;
+  };
+}

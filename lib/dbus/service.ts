@@ -14,9 +14,9 @@ import {
   STAC_OBJECT_PATH,
   STAC_OBJECT_SPEC,
 } from "./idl.ts";
-import type { ControllerQuery, StacModel } from "./model.ts";
+import { controllerQuery, type StacModel } from "./model.ts";
 import type { Caller, ObjectHandlers } from "./object_dispatch.ts";
-import { stringValues, withoutSecrets } from "./secrets_filter.ts";
+import { secretGuard, stringValues } from "./secrets_filter.ts";
 import { PROPERTIES_INTERFACE } from "./introspection.ts";
 
 export type StacServiceOptions = BusServiceOptions;
@@ -79,17 +79,7 @@ export function stacHandlers(
   deps: { log: Logger; emitTron(tron: boolean): void; requireRoot(caller: Caller): Promise<void> },
 ): ObjectHandlers {
   const { log } = deps;
-  const reported = new Set<string>();
-  // Drops secret-looking entries; a drop is a model bug, reported once per key (never the value).
-  const safe = <T>(dict: Readonly<Record<string, T>>, what: string): Record<string, T> => {
-    const { clean, dropped } = withoutSecrets(dict);
-    for (const key of dropped) {
-      if (reported.has(`${what}/${key}`)) continue;
-      reported.add(`${what}/${key}`);
-      log.error(`D-Bus: dropped secret-looking field "${key}" from ${what} (a bug: please report)`);
-    }
-    return clean;
-  };
+  const safe = secretGuard(log);
   return {
     [STAC_DEBUG_INTERFACE]: {
       properties: {
@@ -107,18 +97,7 @@ export function stacHandlers(
       methods: {
         process_info: () => JSON.stringify(safe(model.processInfo(), "process_info")),
         controller_info: (args) => {
-          const [transport, traddr, trsvcid, subsysnqn, hostTraddr, hostIface, hostNqn] =
-            args as string[];
-          const query: ControllerQuery = {
-            transport: transport!,
-            traddr: traddr!,
-            trsvcid: trsvcid!,
-            subsysnqn: subsysnqn!,
-            hostTraddr: hostTraddr!,
-            hostIface: hostIface!,
-            hostNqn: hostNqn!,
-          };
-          const info = model.controllerInfo(query);
+          const info = model.controllerInfo(controllerQuery(args));
           return JSON.stringify(info ? safe(stringValues(info), "controller_info") : {});
         },
       },

@@ -8,8 +8,8 @@
 
 const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 export const STAC_POLICY = `${root}etc/dbus-1/system.d/org.nvmexpress.stac.conf`;
-/** A policy letting root own org.nvmexpress.staf (the discovery stand-in). */
-export const STAF_TEST_POLICY = `${root}tests/dbus/org.nvmexpress.staf.conf`;
+/** stafd's shipped policy (the discovery stand-in owns the name under it too). */
+export const STAF_POLICY = `${root}etc/dbus-1/system.d/org.nvmexpress.staf.conf`;
 
 export interface PrivateBus extends AsyncDisposable {
   /** `unix:path=...` for DBUS_SYSTEM_BUS_ADDRESS. */
@@ -31,7 +31,7 @@ export async function startPrivateBus(
   // makeTempDir gives 0700: open it so that tests can also be non-root clients (as nobody).
   if (!options.dir) await Deno.chmod(dir, 0o755);
   const socketPath = `${dir}/system_bus_socket`;
-  const policies = options.policies ?? [STAC_POLICY, STAF_TEST_POLICY];
+  const policies = options.policies ?? [STAC_POLICY, STAF_POLICY];
   const template = await Deno.readTextFile(`${root}tests/dbus/system_bus.conf`);
   const config = template
     .replace("<!--@LISTEN@-->", `<listen>unix:path=${socketPath}</listen>`)

@@ -187,3 +187,40 @@ export async function watchPropertiesChanged(bus: { address: string }): Promise<
   const close = () => connection.close();
   return { seen, waitFor, close, [Symbol.asyncDispose]: close };
 }
+
+/**
+ * The members an introspection XML declares, one line each, as
+ * `iface property name type access`, `iface method name(dir type arg, ...)` or
+ * `iface signal name(type arg, ...)`;
+ * the standard org.freedesktop.DBus interfaces left out.
+ */
+export function introspectedMembers(xml: string): string[] {
+  const members: string[] = [];
+  for (
+    const [, iface, body] of xml.matchAll(/<interface name="([^"]+)">([\s\S]*?)<\/interface>/g)
+  ) {
+    if (iface!.startsWith("org.freedesktop.DBus.")) continue;
+    for (
+      const [, name, type, access] of body!.matchAll(
+        /<property name="(\w+)" type="([^"]+)" access="(\w+)"/g,
+      )
+    ) {
+      members.push(`${iface} property ${name} ${type} ${access}`);
+    }
+    for (const [, name, args] of body!.matchAll(/<method name="(\w+)">([\s\S]*?)<\/method>/g)) {
+      const list = [...args!.matchAll(/<arg type="([^"]+)" name="(\w+)" direction="(\w+)"/g)]
+        .map(([, type, argName, dir]) => `${dir} ${type} ${argName}`);
+      members.push(`${iface} method ${name}(${list.join(", ")})`);
+    }
+    for (
+      const [, name, args] of body!.matchAll(
+        /<signal name="(\w+)"\s*(?:\/>|>([\s\S]*?)<\/signal>)/g,
+      )
+    ) {
+      const list = [...(args ?? "").matchAll(/<arg type="([^"]+)" name="(\w+)"/g)]
+        .map(([, type, argName]) => `${type} ${argName}`);
+      members.push(`${iface} signal ${name}(${list.join(", ")})`);
+    }
+  }
+  return members;
+}

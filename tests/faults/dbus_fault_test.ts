@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { StacClient } from "../../lib/dbus/stac_client.ts";
-import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
+import { STAC_POLICY, STAF_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { controllers, deleteAllControllers, waitFor } from "../guest/nvme_host.ts";
 import { stacdConf, StacdProcess, waitForLiveSet } from "../guest/stacd_process.ts";
@@ -25,7 +25,7 @@ import {
 } from "./fault_kit.ts";
 
 const DC = "transport=tcp;traddr=127.0.0.1;trsvcid=4420";
-const policies = [STAC_POLICY, STAF_TEST_POLICY];
+const policies = [STAC_POLICY, STAF_POLICY];
 
 async function standin(busAddress: string): Promise<StafdStandin> {
   const source = await discoverySource({ dcs: [DC] });

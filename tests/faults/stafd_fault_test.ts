@@ -12,7 +12,7 @@ import { marshallMessage } from "dbus-next/lib/marshall-compat.js";
 import { STAF } from "../../lib/dbus/stafd_bus.ts";
 import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { closeNextBus, openNextBus } from "../dbus/next_bus.ts";
-import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
+import { STAC_POLICY, STAF_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { GARBAGE } from "../dbus/stafd_garbage.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
 import { waitFor } from "../guest/nvme_host.ts";
@@ -37,7 +37,7 @@ const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
 /** A private bus and stacd on it with nothing configured: every controller comes from stafd. */
 async function stacdOnBus(args: string[] = []) {
-  const bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_TEST_POLICY] });
+  const bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_POLICY] });
   const s = await scratch();
   await Deno.writeTextFile(s.confFile, stacdConf([]));
   const stacd = new StacdProcess({ ...s, args, env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address } });

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { discoverySource } from "../dbus/stafd_sources.ts";
-import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
+import { STAC_POLICY, STAF_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { StafdStandin } from "../stafd_standin.ts";
 import {
   connectRaw,
@@ -60,7 +60,7 @@ Deno.test("stacd connects discovered and per-controller host NQNs with pairs the
   const [s1, s2, s3, s4, s5] = t.nqns as [string, string, string, string, string];
   createLinkedPort(t.target, LOOPBACK_PORT, [s1, s2]);
   createLinkedPort(t.target, CONFIGURED_PORT, [s3, s4, s5]);
-  await using bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_TEST_POLICY] });
+  await using bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_POLICY] });
   // As stafd leaves it: a persistent DC connected with another host NQN and ID.
   const source = await discoverySource({
     dcs: ["transport=tcp;traddr=127.0.0.1;trsvcid=4420"],

@@ -9,7 +9,7 @@
 import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import assert from "node:assert/strict";
 import { discoverySource } from "../dbus/stafd_sources.ts";
-import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
+import { STAC_POLICY, STAF_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { StafdStandin } from "../stafd_standin.ts";
 import {
   controllers,
@@ -28,7 +28,7 @@ const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
 /** A private bus, the stand-in on it reading the target's discovery controller, and stacd. */
 async function setup(conf: string) {
-  const bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_TEST_POLICY] });
+  const bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_POLICY] });
   const source = await discoverySource({ dcs: ["transport=tcp;traddr=127.0.0.1;trsvcid=4420"] });
   const stafd = await StafdStandin.start(bus.address, await source.read());
   stafd.use(source);

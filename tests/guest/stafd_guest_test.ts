@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { followStafd } from "../../lib/dbus/stafd_follower.ts";
-import { STAF_TEST_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
+import { STAF_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { memoryLogger, nvmeNqns, PagesRecorder } from "../dbus/stafd_events.ts";
 import { DISCOVERY_LOG_CHANGED_AEN, discoverySource } from "../dbus/stafd_sources.ts";
 import { StafdStandin } from "../stafd_standin.ts";
@@ -23,7 +23,7 @@ const WAIT_MS = 60_000;
 const kato = (device: string) => sysfsAttribute(device, "kato");
 
 async function following(persistent: boolean) {
-  const bus = await startPrivateBus({ policies: [STAF_TEST_POLICY] });
+  const bus = await startPrivateBus({ policies: [STAF_POLICY] });
   const rec = new PagesRecorder();
   const { log, sink } = memoryLogger();
   const follower = await followStafd({ busAddress: bus.address, log, onPages: rec.onPages });

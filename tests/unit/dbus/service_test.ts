@@ -10,6 +10,7 @@ import {
   busctl,
   dbusSend,
   hasCommand,
+  introspectedMembers,
   run,
   stacCall,
   startStacFixture,
@@ -29,29 +30,6 @@ const UPSTREAM_MEMBERS = [
   "in s subsysnqn, in s host_traddr, in s host_iface, in s host_nqn, out s info_json)",
   "org.nvmexpress.stac method list_controllers(in b detailed, out aa{ss} controller_list)",
 ];
-
-/** Our members, read out of introspection XML in the form of UPSTREAM_MEMBERS. */
-function ourMembers(xml: string): string[] {
-  const members: string[] = [];
-  for (
-    const [, iface, body] of xml.matchAll(/<interface name="([^"]+)">([\s\S]*?)<\/interface>/g)
-  ) {
-    if (iface!.startsWith("org.freedesktop.DBus.")) continue;
-    for (
-      const [, name, type, access] of body!.matchAll(
-        /<property name="(\w+)" type="([^"]+)" access="(\w+)"/g,
-      )
-    ) {
-      members.push(`${iface} property ${name} ${type} ${access}`);
-    }
-    for (const [, name, args] of body!.matchAll(/<method name="(\w+)">([\s\S]*?)<\/method>/g)) {
-      const list = [...args!.matchAll(/<arg type="([^"]+)" name="(\w+)" direction="(\w+)"/g)]
-        .map(([, type, argName, dir]) => `${dir} ${type} ${argName}`);
-      members.push(`${iface} method ${name}(${list.join(", ")})`);
-    }
-  }
-  return members;
-}
 
 Deno.test({
   name:
@@ -74,7 +52,7 @@ Deno.test("Introspect (via dbus-send) declares upstream's members with their arg
     literal: true,
   });
   assert.equal(ran.code, 0, ran.stderr);
-  assert.deepEqual(ourMembers(ran.stdout).sort(), [...UPSTREAM_MEMBERS].sort());
+  assert.deepEqual(introspectedMembers(ran.stdout).sort(), [...UPSTREAM_MEMBERS].sort());
   for (const std of ["Properties", "Introspectable", "Peer"]) {
     assert.match(ran.stdout, new RegExp(`<interface name="org.freedesktop.DBus.${std}">`));
   }

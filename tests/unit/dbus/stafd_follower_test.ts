@@ -9,7 +9,7 @@ import { FakeClock } from "../../fake_clock.ts";
 import { followStafd, type FollowStafdOptions } from "../../../lib/dbus/stafd_follower.ts";
 import { STAF } from "../../../lib/dbus/stafd_bus.ts";
 import { closeNextBus, openNextBus } from "../../dbus/next_bus.ts";
-import { type PrivateBus, STAF_TEST_POLICY, startPrivateBus } from "../../dbus/private_bus.ts";
+import { type PrivateBus, STAF_POLICY, startPrivateBus } from "../../dbus/private_bus.ts";
 import { memoryLogger, nvmeNqns, PagesRecorder, until } from "../../dbus/stafd_events.ts";
 import { GARBAGE, goodPages, HOST_NQN } from "../../dbus/stafd_garbage.ts";
 import { StafdStandin } from "../../stafd_standin.ts";
@@ -19,7 +19,7 @@ const TIMEOUT_MS = 1_000;
 const nqns = (n: number) => Array.from({ length: n }, (_, i) => `nqn.2026-11.io.test:s${i + 1}`);
 
 async function setup(over: Partial<FollowStafdOptions> = {}) {
-  const bus: PrivateBus = await startPrivateBus({ policies: [STAF_TEST_POLICY] });
+  const bus: PrivateBus = await startPrivateBus({ policies: [STAF_POLICY] });
   const { log, sink } = memoryLogger();
   const clock = new FakeClock();
   const rec = new PagesRecorder();
@@ -68,7 +68,7 @@ Deno.test("the follower reads stafd's pages when stafd appears after it started"
 });
 
 Deno.test("a stafd already on the bus is read as soon as the follower starts", async () => {
-  const bus = await startPrivateBus({ policies: [STAF_TEST_POLICY] });
+  const bus = await startPrivateBus({ policies: [STAF_POLICY] });
   const stafd = await StafdStandin.start(bus.address, goodPages(2));
   const rec = new PagesRecorder();
   const follower = await followStafd({

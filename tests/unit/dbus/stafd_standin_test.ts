@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { followStafd } from "../../../lib/dbus/stafd_follower.ts";
 import { DISCOVERY_NQN } from "../../../lib/core/connect_request.ts";
-import { STAF_TEST_POLICY, startPrivateBus } from "../../dbus/private_bus.ts";
+import { STAF_POLICY, startPrivateBus } from "../../dbus/private_bus.ts";
 import { memoryLogger, nvmeNqns, PagesRecorder } from "../../dbus/stafd_events.ts";
 import { goodPages, HOST_NQN } from "../../dbus/stafd_garbage.ts";
 import { StafdStandin } from "../../stafd_standin.ts";
@@ -15,7 +15,7 @@ const STANDIN = new URL("../../stafd_standin.ts", import.meta.url).pathname;
 const nqns = (n: number) => Array.from({ length: n }, (_, i) => `nqn.2026-11.io.test:s${i + 1}`);
 
 Deno.test("the stand-in CLI serves a JSON file, re-reads it on SIGHUP, and obeys stdin", async () => {
-  await using bus = await startPrivateBus({ policies: [STAF_TEST_POLICY] });
+  await using bus = await startPrivateBus({ policies: [STAF_POLICY] });
   const file = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(file, JSON.stringify(goodPages(2)));
   const rec = new PagesRecorder();
@@ -77,7 +77,7 @@ async function busctl(address: string, ...args: string[]): Promise<string> {
 }
 
 Deno.test("the stand-in's interface, as busctl sees it: get_all_log_pages, get_log_pages, introspection", async () => {
-  await using bus = await startPrivateBus({ policies: [STAF_TEST_POLICY] });
+  await using bus = await startPrivateBus({ policies: [STAF_POLICY] });
   await using stafd = await StafdStandin.start(bus.address, goodPages(2));
   const at = ["org.nvmexpress.staf", "/org/nvmexpress/staf"];
   const all = await busctl(

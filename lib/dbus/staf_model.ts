@@ -1,0 +1,144 @@
+/**
+ * What the D-Bus service shows of stafd (docs/design.md#stafd-on-d-bus), formatted as
+ * nvme-stas 2.4.1's stafd formats it from the finder's snapshot: discovery
+ * controller dicts (list_controllers, and each page's "discovery-controller"),
+ * log page entries (get_log_pages, get_all_log_pages) in upstream's key
+ * order, controller_info and process_info. Only public fields are copied:
+ * upstream also showed a controller line's extra keys (dhchap-secret
+ * included); no dict built here can hold a key.
+ */
+import type { Clock } from "../clock.ts";
+import type { DiscoveryLogEntry } from "../core/discovery_log.ts";
+import { runningTimerText } from "../core/timer_text.ts";
+import { makeTid, tidKey } from "../core/transport_id.ts";
+import type { DcSnapshot, FinderSnapshot } from "../finder/finder.ts";
+import type { ControllerQuery } from "./model.ts";
+import { pyJson } from "./py_json.ts";
+
+/** What stafd publishes for its D-Bus service. */
+export interface StafdStatus {
+  tron: boolean;
+  host: { hostNqn: string; hostId?: string; hasHostKey: boolean; symname?: string };
+  ignoreIface: boolean;
+  finder: FinderSnapshot;
+}
+
+/** Everything org.nvmexpress.staf and org.nvmexpress.staf.debug expose. */
+export interface StafModel {
+  tron: boolean;
+  processInfo(): Record<string, string | boolean | null>;
+  listControllers(detailed: boolean): Record<string, string>[];
+  /** get_log_pages(...): the entries of that DC; [] when unknown, as upstream. */
+  logPages(query: ControllerQuery): Record<string, string>[];
+  /** get_all_log_pages(detailed): the JSON text. */
+  allLogPages(detailed: boolean): string;
+  controllerInfo(query: ControllerQuery): Record<string, string> | undefined;
+}
+
+export interface StafModelOptions {
+  status: () => StafdStatus;
+  setTron: (on: boolean) => void;
+  clock: Clock;
+  cacheFile: string;
+  kernelOptions: ReadonlySet<string> | undefined;
+}
+
+const pyBool = (b: boolean) => (b ? "True" : "False");
+const SHOWN_ATTRIBUTES = ["hostid", "hostnqn", "model", "serial", "dctype", "cntrltype"] as const;
+/** Upstream's entry keys, in its order (libnvme's binding). */
+const ENTRY_KEYS = [
+  "trtype",
+  "adrfam",
+  "traddr",
+  "trsvcid",
+  "subnqn",
+  "subtype",
+  "treq",
+  "portid",
+  "cntlid",
+  "asqsz",
+  "eflags",
+] as const;
+
+/** A log page entry as upstream's stafd passes it on. */
+export function entryDict(e: DiscoveryLogEntry): Record<string, string> {
+  return Object.fromEntries(ENTRY_KEYS.map((k) => [k, e[k]]));
+}
+
+export function createStafModel(options: StafModelOptions): StafModel {
+  const { status, clock } = options;
+
+  const idDict = (dc: DcSnapshot): Record<string, string> => ({
+    traddr: dc.tid.traddr,
+    trsvcid: dc.tid.trsvcid,
+    transport: dc.tid.transport,
+    subsysnqn: dc.tid.subsysnqn,
+    "host-iface": dc.tid.hostIface,
+    "host-traddr": dc.tid.hostTraddr,
+    "host-nqn": dc.tid.hostNqn,
+    device: dc.device ?? "nvme?",
+  });
+
+  const info = (dc: DcSnapshot): Record<string, string> => ({
+    ...idDict(dc),
+    "connect attempts": String(dc.attempts),
+    "retry connect timer": runningTimerText(dc.retry, dc.lastDelayMs, clock.now()),
+    origin: dc.origin,
+    "log page entries": dc.entries === undefined ? "unknown" : String(dc.entries.length),
+    "log page failures": String(dc.fetchFailures),
+  });
+
+  const details = (dc: DcSnapshot): Record<string, string> => ({
+    ...info(dc),
+    ...Object.fromEntries(SHOWN_ATTRIBUTES.map((a) => [a, dc.kernel?.[a] ?? ""])),
+    connected: pyBool(dc.phase === "connected"),
+  });
+
+  const find = (query: ControllerQuery): DcSnapshot | undefined => {
+    const s = status();
+    const key = tidKey(makeTid(query, { hostNqn: s.host.hostNqn, ignoreIface: s.ignoreIface }));
+    return s.finder.dcs.find((dc) => dc.key === key);
+  };
+
+  return {
+    get tron() {
+      return status().tron;
+    },
+    set tron(value: boolean) {
+      options.setTron(value);
+    },
+    processInfo() {
+      const s = status();
+      const kernel = options.kernelOptions;
+      return {
+        tron: s.tron,
+        "log-level": s.tron ? "DEBUG" : "INFO",
+        hostnqn: s.host.hostNqn,
+        hostid: s.host.hostId ?? null,
+        hostkey: s.host.hasHostKey ? "<redacted>" : null,
+        symname: s.host.symname ?? null,
+        "last known config file": options.cacheFile,
+        "kernel support.TP8013": kernel ? pyBool(kernel.has("discovery")) : "Unknown",
+        "kernel support.host_iface": kernel ? pyBool(kernel.has("host_iface")) : "Unknown",
+      };
+    },
+    listControllers(detailed) {
+      return status().finder.dcs.map((dc) => detailed ? details(dc) : idDict(dc));
+    },
+    logPages(query) {
+      return (find(query)?.entries ?? []).map(entryDict);
+    },
+    allLogPages(detailed) {
+      return pyJson(
+        status().finder.dcs.map((dc) => ({
+          "discovery-controller": detailed ? details(dc) : idDict(dc),
+          "log-pages": (dc.entries ?? []).map(entryDict),
+        })),
+      );
+    },
+    controllerInfo(query) {
+      const dc = find(query);
+      return dc ? info(dc) : undefined;
+    },
+  };
+}
