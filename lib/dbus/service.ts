@@ -47,7 +47,7 @@ export async function startStacService(
 ): Promise<StacService> {
   const { log } = options;
   let announced = model.tron;
-  let service: Awaited<ReturnType<typeof startBusService>> | undefined;
+  let service: Awaited<ReturnType<typeof startBusService>> | undefined = undefined;
   const emitTron = (tron: boolean) => {
     if (!service || tron === announced) return;
     if (
