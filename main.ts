@@ -1,39 +1,32 @@
 /**
- * stacd's launcher: parses the command line, checks the preconditions,
- * builds the components, maps signals, owns the exit code. Everything else
- * lives in lib/.
+ * The launcher of the one program that is stacd, stafd, stacctl and
+ * stafctl, chosen by the name it is invoked by (argv0), or in a checkout by
+ * the first argument (`main.ts stafd -f FILE`, `main.ts stacctl ls`; `ctl`
+ * is stacctl). Parses the command line and owns the exit code; everything
+ * else lives in lib/.
  */
 import process from "node:process";
-import { type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli/stacd_args.ts";
-import { type App, hasBootConnections, startApp } from "./lib/daemon/app.ts";
-import { HostNqnError } from "./lib/config/sys_conf.ts";
-import { FileReadError } from "./lib/config/text_file.ts";
+import {
+  type Command,
+  type DaemonName,
+  parseCommandLine,
+  usage,
+  UsageError,
+} from "./lib/cli/daemon_args.ts";
+import { fail, runDaemon, runtimeDir } from "./lib/cli/run_daemon.ts";
+import { loadConfiguration, loadStafdConfiguration } from "./lib/config/load.ts";
 import { redactedConfig } from "./lib/config/stacd_conf.ts";
-import { loadConfiguration } from "./lib/config/load.ts";
 import { checkHealth } from "./lib/daemon/health_socket.ts";
-import { acquireInstanceLock, AlreadyRunningError } from "./lib/daemon/instance_lock.ts";
 import { Libnvme } from "./lib/kernel/libnvme.ts";
-import { RealKernel } from "./lib/kernel/real_kernel.ts";
-import { createLogger, stdoutSink, syslogSink } from "./lib/logger.ts";
-import { prepareRuntimeDir, UntrustedRuntimeDirError } from "./lib/daemon/runtime_dir.ts";
-import { UdevMonitor } from "./lib/kernel/udev_monitor.ts";
 import { COMPATIBLE_WITH, VERSION } from "./lib/version.ts";
-import { FABRICS_DEVICE } from "./lib/kernel/fabrics_device.ts";
 import { writeIdl } from "./lib/dbus/idl.ts";
 import { runStacctl } from "./lib/cli/stacctl.ts";
 
-/** $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) or /run/stacd. */
-function runtimeDir(): string {
-  return Deno.env.get("RUNTIME_DIRECTORY")?.split(":")[0] || "/run/stacd";
-}
+const PROGRAMS = ["stacd", "stafd", "stacctl", "stafctl"] as const;
+type Program = typeof PROGRAMS[number];
 
-function fail(message: string, code = 1): never {
-  console.error(`stacd: ${message}`);
-  Deno.exit(code);
-}
-
-function printVersion(): void {
-  console.log(`stacd ${VERSION} (${COMPATIBLE_WITH} compatible)`);
+function printVersion(daemon: DaemonName): void {
+  console.log(`${daemon} ${VERSION} (${COMPATIBLE_WITH} compatible)`);
   try {
     using nvme = Libnvme.open();
     const path = nvme.layout
@@ -45,8 +38,9 @@ function printVersion(): void {
   }
 }
 
-function dumpConfig(confFile: string): void {
-  const { config, sys, diagnostics } = loadConfiguration({ confFile });
+function dumpConfig(daemon: DaemonName, confFile: string): void {
+  const load = daemon === "stafd" ? loadStafdConfiguration : loadConfiguration;
+  const { config, sys, diagnostics } = load({ confFile });
   console.log(JSON.stringify(
     {
       file: confFile,
@@ -64,124 +58,62 @@ function dumpConfig(confFile: string): void {
   ));
 }
 
-async function runDaemon(command: Extract<Command, { kind: "daemon" }>): Promise<number> {
-  if (Deno.uid() !== 0) fail("must run as root");
-  try {
-    Deno.statSync(FABRICS_DEVICE);
-  } catch {
-    fail(`${FABRICS_DEVICE} not found: load the nvme-fabrics and nvme-tcp modules`);
-  }
-  const dir = runtimeDir();
-  let lock;
-  try {
-    prepareRuntimeDir(dir);
-    lock = acquireInstanceLock(dir);
-  } catch (error) {
-    const known = error instanceof AlreadyRunningError || error instanceof UntrustedRuntimeDirError;
-    fail(known ? error.message : `cannot lock ${dir}: ${error}`);
-  }
-  const log = createLogger(
-    command.syslog && !Deno.env.get("JOURNAL_STREAM") ? syslogSink() : stdoutSink(),
-    {
-      tron: command.tron,
-    },
-  );
-  let nvme: Libnvme;
-  let udev: UdevMonitor;
-  try {
-    nvme = Libnvme.open();
-    udev = UdevMonitor.open();
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  // Signals are taken from the start: SIGHUP's default action would kill a
-  // stacd still starting up. A reload asked for then is done once it runs.
-  const stopped = Promise.withResolvers<void>();
-  let app: App | undefined;
-  let reloadAsked = false;
-  Deno.addSignalListener("SIGTERM", stopped.resolve);
-  Deno.addSignalListener("SIGINT", stopped.resolve);
-  Deno.addSignalListener("SIGHUP", () => {
-    // Daemon.reload() keeps the running configuration on errors; this is the
-    // last guard: an exception in a signal listener would end stacd.
-    try {
-      app ? app.reload() : reloadAsked = true;
-    } catch (error) {
-      log.error(`Reload failed: ${(error as Error).message}`);
-    }
-  });
-  try {
-    const kernel = new RealKernel(nvme, { warn: (message) => log.warning(message) });
-    if (kernel.connectPath === "fabrics-device") {
-      log.warning(
-        `libnvme ${nvme.version}: struct layout not verified; connecting through ${FABRICS_DEVICE}`,
-      );
-    }
-    app = await startApp({
-      confFile: command.confFile,
-      tron: command.tron,
-      runtimeDir: dir,
-      log,
-      kernel,
-      udev,
-      describe: `libnvme ${nvme.version}, udev source: ${udev.source}`,
-      kernelSupport: kernel.support(),
-      bootConnections: hasBootConnections(),
-    });
-  } catch (error) {
-    // Nothing is connected or disconnected yet: a host that cannot tell its
-    // identity or read its configuration stops here, with the reason.
-    if (error instanceof HostNqnError || error instanceof FileReadError) fail(error.message);
-    throw error;
-  }
-  if (reloadAsked) app.reload();
-
-  await stopped.promise;
-  log.info("Stopping stacd (connections are kept)");
-  await app.stop();
-  lock.release();
-  nvme.close();
-  return 0;
-}
-
-async function main(): Promise<number> {
-  const name = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
-  if (name === "stacctl") return await runStacctl(Deno.args);
-  if (Deno.args[0] === "ctl") return await runStacctl(Deno.args.slice(1));
+async function runCommand(daemon: DaemonName, args: string[]): Promise<number> {
   let command: Command;
   try {
-    command = parseCommandLine(Deno.args);
+    command = parseCommandLine(args, daemon);
   } catch (error) {
-    if (error instanceof UsageError) fail(`${error.message} (see --help)`, 2);
+    if (error instanceof UsageError) fail(daemon, `${error.message} (see --help)`, 2);
     throw error;
   }
   switch (command.kind) {
     case "help":
-      console.log(USAGE);
+      console.log(usage(daemon));
       return 0;
     case "version":
-      printVersion();
+      printVersion(daemon);
       return 0;
     case "dump-config":
       try {
-        dumpConfig(command.confFile);
+        dumpConfig(daemon, command.confFile);
       } catch (error) {
-        fail((error as Error).message);
+        fail(daemon, (error as Error).message);
       }
       return 0;
     case "health":
-      return await checkHealth(runtimeDir()) ? 0 : 1;
+      return await checkHealth(runtimeDir(daemon)) ? 0 : 1;
     case "idl":
       try {
-        await writeIdl(command.file);
+        await writeIdl(command.file, daemon);
       } catch (error) {
-        fail(`--idl: cannot write ${command.file}: ${(error as Error).message}`);
+        fail(daemon, `--idl: cannot write ${command.file}: ${(error as Error).message}`);
       }
       return 0;
     case "daemon":
-      return await runDaemon(command);
+      return await runDaemon(daemon, command);
   }
-  return 1;
+}
+
+async function main(): Promise<number> {
+  const invoked = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
+  let args = Deno.args;
+  let program: Program = "stacd";
+  if ((PROGRAMS as readonly string[]).includes(invoked)) program = invoked as Program;
+  else if ((PROGRAMS as readonly string[]).includes(args[0] ?? "")) {
+    program = args[0] as Program;
+    args = args.slice(1);
+  } else if (args[0] === "ctl") {
+    program = "stacctl";
+    args = args.slice(1);
+  }
+  switch (program) {
+    case "stacctl":
+      return await runStacctl(args);
+    case "stafctl":
+      return await runStacctl(args, undefined, "stafd");
+    default:
+      return await runCommand(program, args);
+  }
 }
 
 if (import.meta.main) {

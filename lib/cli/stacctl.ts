@@ -1,16 +1,20 @@
 /**
- * stacctl: queries and controls a running stacd over D-Bus, with the
- * commands of nvme-stas's stacctl (ls, status, tron, troff). The same
- * program as stacd, chosen by the invoked name (main.ts). Tables for people
- * by default, --json for scripts.
+ * stacctl and stafctl: query and control a running stacd or stafd over
+ * D-Bus, with the commands of nvme-stas's tools (ls, status, tron, troff;
+ * stafctl also dlp and adlp). The same program as the daemons, chosen by
+ * the invoked name (main.ts). Tables for people by default, --json for
+ * scripts.
  */
 import { parseArgs } from "node:util";
 import { DBusError } from "../dbus/bus_connection.ts";
-import { StacClient } from "../dbus/stac_client.ts";
+import { type ControllerDict, StacClient } from "../dbus/stac_client.ts";
+import { DISCOVERY_NQN } from "../core/connect_request.ts";
 import {
   controllerBlocks,
   controllersTable,
+  entriesTable,
   jsonText,
+  logPagesText,
   showValue,
   statusText,
   visible,
@@ -36,8 +40,41 @@ Options:
       --json           Print JSON (for scripts) instead of tables
 `;
 
-/** Upstream's words when stacd cannot be reached, kept exactly: scripts may match them. */
+export const STAFCTL_USAGE =
+  `Usage: stafctl [-h] [-v] [--json] {ls [-d|--detailed], status, tron, troff,
+               dlp -a TRADDR -s TRSVCID [-t TRTYPE] [-w HOST_TRADDR] [-f HOST_IFACE]
+                   [-q HOST_NQN] [-n NQN],
+               adlp [-d|--detailed]}
+
+STorage Appliance Finder control: shows and steers a running stafd
+over D-Bus (the system bus, or DBUS_SYSTEM_BUS_ADDRESS when set).
+
+Commands:
+  ls [-d|--detailed]   List the discovery controllers stafd is connected (or
+                       trying to connect) to; -d adds every detail
+  status               stafd's runtime status, every discovery controller's
+                       details and log page
+  tron                 Trace on: stafd logs at debug level (root only)
+  troff                Trace off (root only)
+  dlp                  Show one discovery controller's log page entries
+  adlp [-d|--detailed] Show every discovery controller's log page entries
+
+Options:
+  -h, --help           Print this help and exit
+  -v, --version        Print the version and exit
+      --json           Print JSON (for scripts) instead of tables
+`;
+
+/** Upstream's words when the daemon cannot be reached, kept exactly: scripts may match them. */
 export const UNREACHABLE = "Unable to communicate with stacd over D-Bus. Is stacd running?";
+
+/** What a tool talks to, and how it calls itself. */
+type Daemon = "stacd" | "stafd";
+const TOOL: Record<Daemon, string> = { stacd: "stacctl", stafd: "stafctl" };
+const COMMANDS: Record<Daemon, string[]> = {
+  stacd: ["ls", "status", "tron", "troff"],
+  stafd: ["ls", "status", "tron", "troff", "dlp", "adlp"],
+};
 
 /** D-Bus errors that mean "stacd is not there", rather than "stacd said no". */
 const NOT_THERE = new Set([
@@ -65,9 +102,23 @@ export interface StacctlIo {
 
 const consoleIo: StacctlIo = { out: (t) => console.log(t), err: (t) => console.error(t) };
 
-type Parsed = { command: string; detailed: boolean; json: boolean } | { exit: number };
+type Parsed =
+  | { command: string; detailed: boolean; json: boolean; dc: ControllerDict }
+  | { exit: number };
 
-function parse(args: string[], io: StacctlIo): Parsed {
+/** dlp's options, as upstream's stafctl names them, and the dict key each fills. */
+const DLP_OPTIONS = [
+  ["transport", "t", "transport"],
+  ["traddr", "a", "traddr"],
+  ["trsvcid", "s", "trsvcid"],
+  ["host-traddr", "w", "host-traddr"],
+  ["host-iface", "f", "host-iface"],
+  ["host-nqn", "q", "host-nqn"],
+  ["nqn", "n", "subsysnqn"],
+] as const;
+
+function parse(args: string[], io: StacctlIo, daemon: Daemon): Parsed {
+  const tool = TOOL[daemon];
   let parsed;
   try {
     parsed = parseArgs({
@@ -79,41 +130,74 @@ function parse(args: string[], io: StacctlIo): Parsed {
         version: { type: "boolean", short: "v" },
         json: { type: "boolean" },
         detailed: { type: "boolean", short: "d" },
+        ...(daemon === "stafd"
+          ? Object.fromEntries(
+            DLP_OPTIONS.map(([name, short]) => [name, { type: "string", short } as const]),
+          )
+          : {}),
       },
     });
   } catch (error) {
-    io.err(`stacctl: ${(error as Error).message} (see --help)`);
+    io.err(`${tool}: ${(error as Error).message} (see --help)`);
     return { exit: 2 };
   }
   const { values, positionals } = parsed;
-  if (values.help) return io.out(STACCTL_USAGE), { exit: 0 };
+  if (values.help) return io.out(daemon === "stacd" ? STACCTL_USAGE : STAFCTL_USAGE), { exit: 0 };
   if (values.version) {
-    return io.out(`stacctl ${VERSION} (${COMPATIBLE_WITH} compatible)`), { exit: 0 };
+    return io.out(`${tool} ${VERSION} (${COMPATIBLE_WITH} compatible)`), { exit: 0 };
   }
   const [command, ...extra] = positionals;
-  const usage = (why: string) => (io.err(`stacctl: ${why} (see --help)`), { exit: 2 });
-  if (command === undefined) return usage("a command is required: ls, status, tron or troff");
-  if (!["ls", "status", "tron", "troff"].includes(command)) {
-    return usage(`unknown command "${command}"`);
-  }
+  const usage = (why: string) => (io.err(`${tool}: ${why} (see --help)`), { exit: 2 });
+  const commands = COMMANDS[daemon];
+  if (command === undefined) return usage(`a command is required: ${commands.join(", ")}`);
+  if (!commands.includes(command)) return usage(`unknown command "${command}"`);
   if (extra.length > 0) return usage(`unexpected argument "${extra[0]}"`);
-  if (values.detailed && command !== "ls") return usage("-d/--detailed goes with ls only");
-  return { command, detailed: values.detailed ?? false, json: values.json ?? false };
+  if (values.detailed && command !== "ls" && command !== "adlp") {
+    return usage("-d/--detailed goes with ls or adlp only");
+  }
+  const given = values as Record<string, unknown>;
+  const dc: ControllerDict = {
+    transport: "tcp",
+    subsysnqn: DISCOVERY_NQN,
+    "host-traddr": "",
+    "host-iface": "",
+  };
+  for (const [name, , key] of DLP_OPTIONS) {
+    if (typeof given[name] !== "string") continue;
+    if (command !== "dlp") return usage(`--${name} goes with dlp only`);
+    dc[key] = given[name] as string;
+  }
+  if (command === "dlp" && (!dc.traddr || !dc.trsvcid)) {
+    return usage("dlp needs -a/--traddr and -s/--trsvcid");
+  }
+  return { command, detailed: values.detailed ?? false, json: values.json ?? false, dc };
 }
 
-/** Runs stacctl with `args` (without the program name); resolves with the exit status. */
-export async function runStacctl(args: string[], io: StacctlIo = consoleIo): Promise<number> {
-  const parsed = parse(args, io);
+/**
+ * Runs stacctl (or stafctl, for `daemon` stafd) with `args` (without the
+ * program name); resolves with the exit status.
+ */
+export async function runStacctl(
+  args: string[],
+  io: StacctlIo = consoleIo,
+  daemon: Daemon = "stacd",
+): Promise<number> {
+  const parsed = parse(args, io, daemon);
   if ("exit" in parsed) return parsed.exit;
   const { command, detailed, json } = parsed;
   const show = (value: unknown, text: () => string) => io.out(json ? jsonText(value) : text());
   let client: StacClient | undefined;
   try {
-    const c = client = await StacClient.connect({ address: io.address, timeoutMs: io.timeoutMs });
+    const c = client = await StacClient.connect({
+      address: io.address,
+      timeoutMs: io.timeoutMs,
+      daemon,
+    });
     switch (command) {
       case "ls": {
         const list = await c.listControllers(detailed);
-        show(list, () => detailed ? controllerBlocks(list) : controllersTable(list));
+        const noun = daemon === "stacd" ? "I/O controllers" : "discovery controllers";
+        show(list, () => detailed ? controllerBlocks(list, noun) : controllersTable(list, noun));
         break;
       }
       case "status": {
@@ -125,10 +209,26 @@ export async function runStacctl(args: string[], io: StacctlIo = consoleIo): Pro
         for (let i = 0; i < list.length; i += BATCH) {
           const batch = list.slice(i, i + BATCH);
           const infos = await Promise.all(batch.map((ctrl) => c.controllerInfo(ctrl)));
-          batch.forEach((ctrl, j) => controllers.push({ ...ctrl, ...infos[j] }));
+          // stafctl's status also shows each discovery controller's log page.
+          const pages = daemon === "stafd"
+            ? await Promise.all(batch.map((ctrl) => c.logPages({ ...ctrl, "host-nqn": "" })))
+            : [];
+          batch.forEach((ctrl, j) =>
+            controllers.push({ ...ctrl, ...infos[j], ...(pages[j] ? { log_pages: pages[j] } : {}) })
+          );
         }
         const status = { ...info, controllers };
-        show(status, () => statusText(status));
+        show(status, () => statusText(status, daemon));
+        break;
+      }
+      case "dlp": {
+        const entries = await c.logPages({ "host-nqn": "", ...parsed.dc });
+        show(entries, () => entriesTable(entries));
+        break;
+      }
+      case "adlp": {
+        const all = await c.allLogPages(detailed);
+        show(all, () => logPagesText(all));
         break;
       }
       default: {
@@ -141,26 +241,28 @@ export async function runStacctl(args: string[], io: StacctlIo = consoleIo): Pro
     return 0;
   } catch (error) {
     // An error's text may quote what stacd (or the bus) sent.
-    io.err(visible(explain(error, command)));
+    io.err(visible(explain(error, command, daemon)));
     return 1;
   } finally {
     await client?.close();
   }
 }
 
-function explain(error: unknown, command: string): string {
+function explain(error: unknown, command: string, daemon: Daemon): string {
+  const tool = TOOL[daemon];
+  const unreachable = UNREACHABLE.replaceAll("stacd", daemon);
   if (!(error instanceof DBusError)) {
     // Not a D-Bus error: connecting failed (no bus, no socket), or the reply made no sense.
     const text = (error as Error)?.message ?? String(error);
-    return text.startsWith("Cannot connect") ? UNREACHABLE : `stacctl: ${text}`;
+    return text.startsWith("Cannot connect") ? unreachable : `${tool}: ${text}`;
   }
-  if (NOT_THERE.has(error.type)) return UNREACHABLE;
+  if (NOT_THERE.has(error.type)) return unreachable;
   if (error.type === "org.freedesktop.DBus.Error.AccessDenied") {
     return command === "tron" || command === "troff"
-      ? `stacctl: permission denied: only root may turn stacd's tracing ${
+      ? `${tool}: permission denied: only root may turn ${daemon}'s tracing ${
         command === "tron" ? "on" : "off"
       }`
-      : `stacctl: permission denied: ${error.text}`;
+      : `${tool}: permission denied: ${error.text}`;
   }
-  return `stacctl: stacd answered with an error: ${error.type}: ${error.text}`;
+  return `${tool}: ${daemon} answered with an error: ${error.type}: ${error.text}`;
 }

@@ -62,8 +62,11 @@ function columns(rows: readonly (readonly string[])[]): string {
  * `ls`: one row per controller, in stacd's order. HOST-NQN appears only when
  * the controllers do not all share one (the usual case is a single host NQN).
  */
-export function controllersTable(controllers: readonly Controller[]): string {
-  if (controllers.length === 0) return "No I/O controllers.";
+export function controllersTable(
+  controllers: readonly Controller[],
+  noun = "I/O controllers",
+): string {
+  if (controllers.length === 0) return `No ${noun}.`;
   const keys = [
     "device",
     "transport",
@@ -96,15 +99,40 @@ function title(c: Controller): string {
 }
 
 /** `ls -d`: per controller a title line, then every key and value; blank lines between. */
-export function controllerBlocks(controllers: readonly Controller[]): string {
-  if (controllers.length === 0) return "No I/O controllers.";
+export function controllerBlocks(
+  controllers: readonly Controller[],
+  noun = "I/O controllers",
+): string {
+  if (controllers.length === 0) return `No ${noun}.`;
   return controllers.map((c) => `${title(c)}\n${keyValues(c)}`).join("\n\n");
 }
 
-/** `status`: stacd's process info, then the controllers as in `ls -d`. */
-export function statusText(info: Readonly<Record<string, unknown>>): string {
+/** `status`: the daemon's process info, then the controllers as in `ls -d`. */
+export function statusText(info: Readonly<Record<string, unknown>>, daemon = "stacd"): string {
   const { controllers, ...process } = info;
   const list = Array.isArray(controllers) ? controllers as Controller[] : [];
-  return `stacd\n${keyValues(process)}\n\nControllers: ${list.length}` +
+  return `${daemon}\n${keyValues(process)}\n\nControllers: ${list.length}` +
     (list.length > 0 ? `\n\n${controllerBlocks(list)}` : "");
+}
+
+const ENTRY_KEYS = ["subtype", "trtype", "traddr", "trsvcid", "subnqn", "treq", "eflags"];
+
+/** `dlp`: one row per log page entry. */
+export function entriesTable(entries: readonly Controller[]): string {
+  if (entries.length === 0) return "No log page entries.";
+  return columns([
+    ENTRY_KEYS.map((k) => k.toUpperCase()),
+    ...entries.map((e) => ENTRY_KEYS.map((k) => field(e, k))),
+  ]);
+}
+
+/** `adlp`: per discovery controller a title line, then its entries. */
+export function logPagesText(pages: unknown): string {
+  const list = Array.isArray(pages) ? pages as Record<string, unknown>[] : [];
+  if (list.length === 0) return "No discovery controllers.";
+  return list.map((page) => {
+    const dc = (page["discovery-controller"] ?? {}) as Controller;
+    const entries = Array.isArray(page["log-pages"]) ? page["log-pages"] as Controller[] : [];
+    return `${title(dc)}\n${entriesTable(entries)}`;
+  }).join("\n\n");
 }

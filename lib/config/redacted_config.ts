@@ -6,26 +6,40 @@
 import { CONNECTION_OPTIONS, type ConnectionOptions } from "./conn_options.ts";
 import type { ControllerEntry } from "./controller_entry.ts";
 import { mayHoldSecret, REDACTED } from "./diagnostics.ts";
+import type { ListConfig } from "./conf_file.ts";
+import type { GlobalConfig } from "./global_options.ts";
 import type { StacdConfig } from "./stacd_conf.ts";
+import type { StafdConfig } from "./stafd_conf.ts";
 
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** `config` as JSON-able data with every DH-HMAC-CHAP key replaced by "<redacted>". */
-export function redactedConfig(config: StacdConfig): { [key: string]: Json } {
-  const ipFamily = config.ipFamily.map((f) => `ipv${f}`).join("+");
+export function redactedConfig(config: StacdConfig | StafdConfig): { [key: string]: Json } {
+  const sections: { [key: string]: Json } = "disconnectScope" in config
+    ? {
+      "I/O controller connection management": {
+        "disconnect-scope": config.disconnectScope,
+        "disconnect-trtypes": config.disconnectTrtypes.join("+"),
+        "connect-attempts-on-ncc": config.connectAttemptsOnNcc,
+      },
+    }
+    : {
+      "Service Discovery": { zeroconf: config.zeroconf ? "enabled" : "disabled" },
+      "Discovery controller connection management": {
+        "persistent-connections": config.persistentConnections,
+        "zeroconf-connections-persistence": config.zeroconfPersistenceSec,
+      },
+    };
   return {
     Global: {
       tron: config.tron,
       "ignore-iface": config.ignoreIface,
-      "ip-family": ipFamily,
+      "ip-family": config.ipFamily.map((f) => `ipv${f}`).join("+"),
       ...connectionJson(config.connection, true),
+      ...("pleo" in config ? { pleo: config.pleo ? "enabled" : "disabled" } : {}),
     },
-    "I/O controller connection management": {
-      "disconnect-scope": config.disconnectScope,
-      "disconnect-trtypes": config.disconnectTrtypes.join("+"),
-      "connect-attempts-on-ncc": config.connectAttemptsOnNcc,
-    },
+    ...sections,
     Controllers: {
       controller: config.controllers.map(controllerJson),
       exclude: config.excluded.map(({ line, match, invalid }) => ({
@@ -38,7 +52,7 @@ export function redactedConfig(config: StacdConfig): { [key: string]: Json } {
 }
 
 /** Whether any controller entry carries a key (then the file must not be readable by others). */
-export function holdsSecrets(config: StacdConfig): boolean {
+export function holdsSecrets(config: GlobalConfig & ListConfig): boolean {
   return config.controllers.some((c) =>
     c.dhchapSecret !== undefined || c.dhchapCtrlSecret !== undefined
   );

@@ -24,6 +24,12 @@ export interface Kernel {
   readonly refusesSharedHostId?: boolean;
 }
 
+/** What the finder needs of the kernel: the same, and reading a discovery log page. */
+export interface DiscoveryKernel extends Kernel {
+  /** The raw discovery log page of the discovery controller `device` (connected now or before). */
+  discoveryLog(device: string, request: ConnectRequest): Promise<Uint8Array>;
+}
+
 /**
  * A connect that must not be made (fail closed): retrying cannot help
  * until the configuration or the kernel changes. `setting` is the config

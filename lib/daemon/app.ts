@@ -1,7 +1,9 @@
 /**
  * Assembles a running stacd from its parts, in order, and takes it apart
  * in reverse: the kernel adapter, the daemon, the health socket, the D-Bus
- * service (kept up as far as the bus allows) and stafd's follower. main.ts
+ * service (kept up as far as the bus allows) and what it follows for
+ * discovery: stafd over D-Bus, or, in the one-process mode, the finder in
+ * this process (docs/design.md#one-process-mode). lib/cli/run_daemon.ts
  * checks the preconditions and owns signals and the exit code.
  */
 import { systemClock } from "../clock.ts";
@@ -9,9 +11,11 @@ import { Daemon, type UdevEventSource } from "./daemon.ts";
 import { keepOnBus } from "../dbus/bus_keeper.ts";
 import { startStacService } from "../dbus/service.ts";
 import { followStafd } from "../dbus/stafd_follower.ts";
+import { followFinder } from "../finder/in_process.ts";
+import { type StafdApp, startStafdApp } from "../finder/stafd_app.ts";
 import type { FabricsSupport } from "../kernel/fabrics_support.ts";
 import { serveHealth } from "./health_socket.ts";
-import type { Kernel } from "../core/kernel_api.ts";
+import type { DiscoveryKernel, Kernel } from "../core/kernel_api.ts";
 import { fileStore } from "./last_known_store.ts";
 import type { Logger } from "../logger.ts";
 import { ifaceOfAddress } from "../kernel/net_iface.ts";
@@ -29,7 +33,7 @@ export interface AppOptions {
   runtimeDir: string;
   log: Logger;
   /** The kernel adapter: RealKernel in stacd; benches without a kernel compose a fake. */
-  kernel: Kernel;
+  kernel: Kernel | DiscoveryKernel;
   udev: UdevEventSource;
   /** For the start-up line: libnvme's version and where uevents come from. */
   describe: string;
@@ -40,6 +44,11 @@ export interface AppOptions {
   kernelSupport?: Promise<FabricsSupport>;
   /** Firmware-listed NVMe-oF boot connections (NBFT) exist. */
   bootConnections: boolean;
+  /**
+   * The one-process mode: the finder runs here, with this stafd.conf and
+   * its own udev source (the kernel must then read discovery log pages).
+   */
+  finder?: { confFile: string; udev: UdevEventSource };
 }
 
 export interface App {
@@ -96,22 +105,47 @@ export async function startApp(o: AppOptions): Promise<App> {
   const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
   void stac.firstAttempt.then(bus.resolve);
   await started;
-  // Not awaited: a slow bus must not hold up the controllers stacd manages.
-  const stafd = keepOnBus(
-    "stafd follower",
-    () => followStafd({ log, clock: systemClock, onPages: (p, r) => daemon.stafdPages(p, r) }),
-    { log },
-  );
+  let finder: StafdApp | undefined;
+  let stafd: { close(): Promise<void> } | undefined;
+  if (o.finder) {
+    if (!("discoveryLog" in kernel)) {
+      throw new Error("the one-process mode needs a discovery kernel");
+    }
+    finder = await startStafdApp({
+      confFile: o.finder.confFile,
+      sysConfFile: o.sysConfFile,
+      tron: o.tron,
+      runtimeDir: o.runtimeDir,
+      log,
+      kernel,
+      udev: o.finder.udev,
+      describe: "in stacd's process",
+      kernelSupport: o.kernelSupport,
+      dbus: false,
+      health: false,
+      notifier: { notify() {} },
+    });
+    followFinder(finder, { log, onPages: (p, r) => daemon.stafdPages(p, r) });
+  } else {
+    // Not awaited: a slow bus must not hold up the controllers stacd manages.
+    stafd = keepOnBus(
+      "stafd follower",
+      () => followStafd({ log, clock: systemClock, onPages: (p, r) => daemon.stafdPages(p, r) }),
+      { log },
+    );
+  }
 
   return {
     daemon,
     reload() {
       daemon.reload();
+      finder?.reload();
       stac.current?.emitTron(daemon.tron);
     },
     async stop() {
       const steps: [string, () => unknown][] = [
-        ["stafd follower", () => stafd.close()],
+        ["stafd follower", () => stafd?.close()],
+        ["finder", () => finder?.stop()],
         ["D-Bus service", () => stac.close()],
         ["daemon", () => daemon.stop()],
         ["health socket", () => health?.close()],

@@ -88,8 +88,8 @@ export interface LastKnownStore {
  * event loop to other start-up work between recording a pass and starting
  * its connects.
  */
-export function fileStore(runtimeDir: string): LastKnownStore {
-  const path = `${runtimeDir}/${LAST_KNOWN_FILE}`;
+export function fileStore(runtimeDir: string, name: string = LAST_KNOWN_FILE): LastKnownStore {
+  const path = `${runtimeDir}/${name}`;
   return {
     path,
     load() {

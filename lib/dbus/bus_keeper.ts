@@ -49,7 +49,7 @@ export function keepOnBus<S extends BusService>(
     if (off) return log.debug(`${name}: still no D-Bus: ${reason}`);
     off = true;
     log.warning(
-      `${name}: D-Bus API off (${reason}); stacd goes on without it and returns when the bus does`,
+      `${name}: D-Bus API off (${reason}); the daemon goes on without it and returns when the bus does`,
     );
   };
 

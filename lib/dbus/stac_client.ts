@@ -10,7 +10,27 @@ import {
   STAC_DEBUG_INTERFACE,
   STAC_INTERFACE,
   STAC_OBJECT_PATH,
+  STAF_BUS_NAME,
+  STAF_DEBUG_INTERFACE,
+  STAF_INTERFACE,
+  STAF_OBJECT_PATH,
 } from "./idl.ts";
+
+/** Where each daemon is on the bus. */
+const DAEMONS = {
+  stacd: {
+    name: STAC_BUS_NAME,
+    path: STAC_OBJECT_PATH,
+    iface: STAC_INTERFACE,
+    debug: STAC_DEBUG_INTERFACE,
+  },
+  stafd: {
+    name: STAF_BUS_NAME,
+    path: STAF_OBJECT_PATH,
+    iface: STAF_INTERFACE,
+    debug: STAF_DEBUG_INTERFACE,
+  },
+} as const;
 import { PROPERTIES_INTERFACE } from "./introspection.ts";
 
 /** A controller as list_controllers describes it: string keys and values. */
@@ -29,16 +49,18 @@ export const CONTROLLER_ID_KEYS = [
 
 export class StacClient {
   #connection: BusConnection;
+  readonly #at: typeof DAEMONS[keyof typeof DAEMONS];
 
-  private constructor(connection: BusConnection) {
+  private constructor(connection: BusConnection, daemon: keyof typeof DAEMONS) {
     this.#connection = connection;
+    this.#at = DAEMONS[daemon];
   }
 
   /** Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS when set); each call then waits at most `timeoutMs`. */
   static async connect(
-    options: { address?: string; timeoutMs?: number } = {},
+    options: { address?: string; timeoutMs?: number; daemon?: "stacd" | "stafd" } = {},
   ): Promise<StacClient> {
-    return new StacClient(await connectSystemBus(options));
+    return new StacClient(await connectSystemBus(options), options.daemon ?? "stacd");
   }
 
   async #call(
@@ -49,8 +71,8 @@ export class StacClient {
     out: string,
   ): Promise<unknown> {
     const reply = await this.#connection.call({
-      destination: STAC_BUS_NAME,
-      path: STAC_OBJECT_PATH,
+      destination: this.#at.name,
+      path: this.#at.path,
       interface: iface,
       member,
       signature,
@@ -62,7 +84,7 @@ export class StacClient {
   /** list_controllers(detailed). */
   async listControllers(detailed: boolean): Promise<ControllerDict[]> {
     return await this.#call(
-      STAC_INTERFACE,
+      this.#at.iface,
       "list_controllers",
       "b",
       [detailed],
@@ -73,7 +95,7 @@ export class StacClient {
   /** process_info(), parsed. */
   async processInfo(): Promise<Record<string, unknown>> {
     return jsonObject(
-      await this.#call(STAC_DEBUG_INTERFACE, "process_info", "", [], "s") as string,
+      await this.#call(this.#at.debug, "process_info", "", [], "s") as string,
     );
   }
 
@@ -82,8 +104,26 @@ export class StacClient {
     const args = CONTROLLER_ID_KEYS.map((k) => c[k] ?? "");
     const sig = "s".repeat(CONTROLLER_INFO_ARGS.length);
     return jsonObject(
-      await this.#call(STAC_DEBUG_INTERFACE, "controller_info", sig, args, "s") as string,
+      await this.#call(this.#at.debug, "controller_info", sig, args, "s") as string,
     );
+  }
+
+  /** stafd's get_log_pages() of the discovery controller `c` identifies ([] if unknown). */
+  async logPages(c: Readonly<ControllerDict>): Promise<ControllerDict[]> {
+    const args = CONTROLLER_ID_KEYS.map((k) => c[k] ?? "");
+    return await this.#call(
+      this.#at.iface,
+      "get_log_pages",
+      "sssssss",
+      args,
+      "aa{ss}",
+    ) as ControllerDict[];
+  }
+
+  /** stafd's get_all_log_pages(detailed), parsed. */
+  async allLogPages(detailed: boolean): Promise<unknown> {
+    const text = await this.#call(this.#at.iface, "get_all_log_pages", "b", [detailed], "s");
+    return JSON.parse(text as string);
   }
 
   /** The tron property. */
@@ -92,12 +132,12 @@ export class StacClient {
       PROPERTIES_INTERFACE,
       "Get",
       "ss",
-      [STAC_DEBUG_INTERFACE, "tron"],
+      [this.#at.debug, "tron"],
       "v",
     );
     const variant = v as { signature: string; value: unknown };
     if (variant.signature !== "b") {
-      throw new Error(`stacd's tron is of type ${variant.signature}, not b`);
+      throw new Error(`tron is of type ${variant.signature}, not b`);
     }
     return variant.value as boolean;
   }
@@ -105,7 +145,7 @@ export class StacClient {
   /** Sets tron (root only). */
   async setTron(on: boolean): Promise<void> {
     await this.#call(PROPERTIES_INTERFACE, "Set", "ssv", [
-      STAC_DEBUG_INTERFACE,
+      this.#at.debug,
       "tron",
       new Variant("b", on),
     ], "");

@@ -18,7 +18,7 @@
 import type { Clock, Timer } from "../clock.ts";
 import type { SysConfig } from "../config/sys_conf.ts";
 import type { StafdConfig } from "../config/stafd_conf.ts";
-import type { ConnectRequest, FabricsOptions } from "../core/connect_request.ts";
+import type { FabricsOptions } from "../core/connect_request.ts";
 import {
   type DesiredController,
   desiredControllers,
@@ -27,7 +27,9 @@ import {
 } from "../core/desired_set.ts";
 import type { DiscoveryLogEntry } from "../core/discovery_log.ts";
 import { decodeDiscoveryPage } from "../core/discovery_page.ts";
-import type { Kernel } from "../core/kernel_api.ts";
+import type { DiscoveryKernel } from "../core/kernel_api.ts";
+
+export type { DiscoveryKernel } from "../core/kernel_api.ts";
 import type { KernelController } from "../core/kernel_controller.ts";
 import * as life from "../core/managed_controller.ts";
 import type { LogLine, ManagedController, Phase } from "../core/managed_controller.ts";
@@ -38,14 +40,9 @@ import {
   type TransportId,
 } from "../core/transport_id.ts";
 import type { Logger } from "../logger.ts";
+import type { UdevEvent } from "../kernel/udev_event.ts";
 import { decodePageCache, encodePageCache, type PageCacheEntry } from "./page_cache.ts";
 import type { LastKnownStore } from "../daemon/last_known_store.ts";
-
-/** What the finder needs of the kernel: stacd's interface and reading a log page. */
-export interface DiscoveryKernel extends Kernel {
-  /** The raw discovery log page of the DC `device` (connected now or before). */
-  discoveryLog(device: string, request: ConnectRequest): Promise<Uint8Array>;
-}
 
 /** The finder's timings (upstream's, in milliseconds). */
 export interface FinderTimers {
@@ -185,19 +182,28 @@ export class Finder {
   }
 
   /** A udev event of the nvme subsystem. */
-  udevEvent(action: string, device: string, env: ReadonlyMap<string, string>): void {
-    if (action === "change") {
-      const aen = Number.parseInt(env.get("NVME_AEN") ?? "", 16);
-      const event = env.get("NVME_EVENT");
-      if (aen === AEN_DISCOVERY_LOG_CHANGED || event === "connected" || event === "rediscover") {
-        if (![...this.#dcs.values()].some((dc) => dc.device === device)) return;
-        this.#deps.log.info(
-          `${device} - ${event ? `Kernel event: ${event}` : "Discovery log page changed (AEN)"}`,
-        );
-        this.#reread.add(device);
-        this.requestPass(0, `udev change of ${device}`);
-      }
-    } else if (action === "remove") {
+  udevEvent(event: UdevEvent): void {
+    if (event.action === "overflow") {
+      // An AEN may be among the events lost: every page is read again.
+      for (const dc of this.#dcs.values()) if (dc.device) this.#reread.add(dc.device);
+      this.requestPass(this.#deps.timers.settleMs, "udev events lost");
+      return;
+    }
+    const device = event.sysname;
+    if (event.action === "change") {
+      const aen = Number.parseInt(event.properties.NVME_AEN ?? "", 16);
+      const kernelEvent = event.properties.NVME_EVENT;
+      const reconnected = kernelEvent === "connected" || kernelEvent === "rediscover";
+      if (aen !== AEN_DISCOVERY_LOG_CHANGED && !reconnected) return;
+      if (![...this.#dcs.values()].some((dc) => dc.device === device)) return;
+      this.#deps.log.info(
+        `${device} - ${
+          reconnected ? `Kernel event: ${kernelEvent}` : "Discovery log page changed (AEN)"
+        }`,
+      );
+      this.#reread.add(device);
+      this.requestPass(0, `udev change of ${device}`);
+    } else if (event.action === "remove") {
       this.requestPass(this.#deps.timers.settleMs, `udev remove of ${device}`);
     }
   }

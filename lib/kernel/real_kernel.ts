@@ -9,7 +9,7 @@
  * (docs/design.md#kernel-support), and reported once per setting through `warn`; a controller
  * key it cannot take fails that connect (ConnectRefusedError) instead.
  */
-import { ConnectRefusedError, type Kernel } from "../core/kernel_api.ts";
+import { ConnectRefusedError, type DiscoveryKernel } from "../core/kernel_api.ts";
 import { connectViaFabricsDevice, deleteController } from "./fabrics_device.ts";
 import { type ConnectRequest, unsafeRequestField } from "../core/connect_request.ts";
 import {
@@ -38,7 +38,7 @@ const UNSUPPORTED: Record<string, string> = {
   "host-iface": "the kernel's nvme-fabrics does not take host_iface",
 };
 
-export class RealKernel implements Kernel {
+export class RealKernel implements DiscoveryKernel {
   readonly #nvme: Libnvme;
   readonly #sysfsRoot: string | undefined;
   readonly #warn: (message: string) => void;
@@ -107,6 +107,15 @@ export class RealKernel implements Kernel {
 
   controller(device: string): Promise<KernelController | undefined> {
     return Promise.resolve(readNvmeController(device, { root: this.#sysfsRoot }));
+  }
+
+  /**
+   * The discovery log page of the discovery controller `device`, read
+   * through libnvme (bound to the device, nothing connected anew).
+   */
+  async discoveryLog(device: string, request: ConnectRequest): Promise<Uint8Array> {
+    using ctrl = this.#nvme.controller(request.host, request.target);
+    return await ctrl.discoveryLog(device);
   }
 
   /**

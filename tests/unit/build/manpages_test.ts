@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { buildManPages, inline, renderManPage } from "../../../build/man.ts";
-import { USAGE } from "../../../lib/cli/stacd_args.ts";
+import { usage } from "../../../lib/cli/daemon_args.ts";
 import { STAC_INTERFACES } from "../../../lib/dbus/idl.ts";
 import { STACCTL_USAGE } from "../../../lib/cli/stacctl.ts";
 import { parseUnit } from "../../../build/systemd_unit.ts";
@@ -92,7 +92,7 @@ Deno.test({
 });
 
 Deno.test("stacd(8) documents every option of stacd --help", () => {
-  const options = [...USAGE.matchAll(/--[a-z-]+/g)].map((m) => m[0]);
+  const options = [...usage("stacd").matchAll(/--[a-z-]+/g)].map((m) => m[0]);
   assert.ok(options.length >= 8);
   for (const option of options) assert.ok(plain("stacd.8").includes(option), option);
 });

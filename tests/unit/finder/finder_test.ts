@@ -11,6 +11,7 @@ import {
 } from "../../../lib/finder/finder.ts";
 import { decodePageCache } from "../../../lib/finder/page_cache.ts";
 import { createLogger } from "../../../lib/logger.ts";
+import type { UdevEvent } from "../../../lib/kernel/udev_event.ts";
 import { FakeClock } from "../../fake_clock.ts";
 import { MemorySink } from "../../memory_sink.ts";
 import {
@@ -38,6 +39,15 @@ function config(lines: string[], head = ""): StafdConfig {
 
 const dcLine = (traddr: string, extra = "") =>
   `controller = transport=tcp;traddr=${traddr};trsvcid=8009${extra}`;
+
+/** A uevent of the nvme subsystem for `device`. */
+const uevent = (action: "change" | "remove", device: string, properties = {}): UdevEvent => ({
+  action,
+  sysname: device,
+  devpath: `/devices/virtual/nvme-fabrics/ctl/${device}`,
+  subsystem: "nvme",
+  properties,
+});
 
 const referral = (traddr: string) =>
   logEntry({ subtype: "referral", traddr, trsvcid: "8009", subnqn: DISCOVERY_NQN });
@@ -147,7 +157,7 @@ Deno.test("a referral is followed; when it leaves the page, its DC is disconnect
   assert.deepEqual(referred.entries?.map((e) => e.traddr), ["10.0.0.9"]);
 
   t.kernel.pages.set(DC1, [logEntry()]);
-  t.finder.udevEvent("change", t.dc(DC1)!.device!, new Map([["NVME_AEN", "0x70f002"]]));
+  t.finder.udevEvent(uevent("change", t.dc(DC1)!.device!, { NVME_AEN: "0x70f002" }));
   await settle();
   await t.clock.advance(FINDER_TIMERS.settleMs);
   await settle();
@@ -163,13 +173,13 @@ Deno.test("a discovery-log-changed AEN re-reads that DC's page only; other event
   const [d1, d2] = [t.dc(DC1)!.device!, t.dc(DC2)!.device!];
   t.kernel.reads.length = 0;
   t.kernel.pages.set(DC1, [logEntry({ traddr: "10.0.0.7" })]);
-  t.finder.udevEvent("change", d1, new Map([["NVME_AEN", "0x70f002"]]));
-  t.finder.udevEvent("change", d2, new Map([["NVME_AEN", "0x000001"]]));
-  t.finder.udevEvent("change", "nvme99", new Map([["NVME_AEN", "0x70f002"]]));
+  t.finder.udevEvent(uevent("change", d1, { NVME_AEN: "0x70f002" }));
+  t.finder.udevEvent(uevent("change", d2, { NVME_AEN: "0x000001" }));
+  t.finder.udevEvent(uevent("change", "nvme99", { NVME_AEN: "0x70f002" }));
   await settle();
   assert.deepEqual(t.kernel.reads, [d1]);
   assert.deepEqual(t.dc(DC1)?.entries?.map((e) => e.traddr), ["10.0.0.7"]);
-  t.finder.udevEvent("change", d2, new Map([["NVME_EVENT", "connected"]]));
+  t.finder.udevEvent(uevent("change", d2, { NVME_EVENT: "connected" }));
   await settle();
   assert.deepEqual(t.kernel.reads, [d1, d2], "a kernel reconnect re-reads");
 });
@@ -183,7 +193,7 @@ Deno.test("an AEN storm costs one read in flight and one after it", async () => 
   const gate = new Deferred<ReturnType<typeof logEntry>[]>();
   t.kernel.pages.set(DC1, gate);
   for (let i = 0; i < 20; i++) {
-    t.finder.udevEvent("change", device, new Map([["NVME_AEN", "0x70f002"]]));
+    t.finder.udevEvent(uevent("change", device, { NVME_AEN: "0x70f002" }));
     await settle();
   }
   t.kernel.pages.set(DC1, [logEntry()]);
@@ -199,7 +209,7 @@ Deno.test("a failed read keeps the entries and is retried 20 s later", async () 
   await settle();
   const device = t.dc(DC1)!.device!;
   t.kernel.pages.set(DC1, new ConnectError("cannot read the discovery log page: timed out"));
-  t.finder.udevEvent("change", device, new Map([["NVME_AEN", "0x70f002"]]));
+  t.finder.udevEvent(uevent("change", device, { NVME_AEN: "0x70f002" }));
   await settle();
   assert.equal(t.dc(DC1)?.entries?.length, 1, "entries kept");
   assert.equal(t.dc(DC1)?.fetchFailures, 1);
@@ -224,7 +234,7 @@ Deno.test("a page the target garbled is refused whole; the entries stay", async 
   await settle();
   const device = t.dc(DC1)!.device!;
   t.kernel.discoveryLog = () => Promise.resolve(new Uint8Array(100));
-  t.finder.udevEvent("change", device, new Map([["NVME_AEN", "0x70f002"]]));
+  t.finder.udevEvent(uevent("change", device, { NVME_AEN: "0x70f002" }));
   await settle();
   assert.equal(t.dc(DC1)?.entries?.length, 1);
   assert.match(t.sink.text(), /shorter than its header/);
@@ -237,7 +247,7 @@ Deno.test("a DC the kernel removed keeps its entries and reconnects 3 s later", 
   await settle();
   const device = t.dc(DC1)!.device!;
   t.kernel.vanish(device);
-  t.finder.udevEvent("remove", device, new Map());
+  t.finder.udevEvent(uevent("remove", device));
   await t.clock.advance(FINDER_TIMERS.settleMs);
   await settle();
   assert.equal(t.dc(DC1)?.phase, "waiting");
