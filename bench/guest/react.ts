@@ -6,7 +6,7 @@
  * burst of signals settle; the work after it is set against the kernel's
  * own limit in the same run (N raw connects, N raw deletes).
  */
-import { STAC_POLICY, STAF_TEST_POLICY, startPrivateBus } from "../../tests/dbus/private_bus.ts";
+import { STAC_POLICY, STAF_POLICY, startPrivateBus } from "../../tests/dbus/private_bus.ts";
 import { nvmeEntry, page } from "../../tests/dbus/stafd_garbage.ts";
 import { StafdStandin } from "../../tests/stafd_standin.ts";
 import { controllers, deleteController } from "../../tests/guest/nvme_host.ts";
@@ -42,7 +42,7 @@ export async function benchReact(nqns: string[], rounds = 3): Promise<Figure[]> 
     await clean();
   }
 
-  await using bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_TEST_POLICY] });
+  await using bus = await startPrivateBus({ policies: [STAC_POLICY, STAF_POLICY] });
   const stafd = await StafdStandin.start(bus.address, [page([], dc)]);
   const dir = await Deno.makeTempDir({ prefix: "stacd-react-" });
   await Deno.writeTextFile(`${dir}/stacd.conf`, stacdConf([]));
