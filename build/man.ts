@@ -2,8 +2,9 @@
  * Man pages from the readable sources in man/*.md: a small markdown subset
  * turned into man(7) roff, so that the pages stay easy to edit and review.
  * Placeholders pull facts from the code, so the pages cannot drift from it:
- * {{VERSION}}, {{DBUS_MEMBERS}} (lib/dbus/idl.ts) and {{UNIT_OPTIONS}}
- * (systemd/stacd.service with its comments).
+ * {{VERSION}}, {{DBUS_MEMBERS}} and {{STAF_DBUS_MEMBERS}} (stacd's and
+ * stafd's interfaces, lib/dbus/idl.ts) and {{UNIT_OPTIONS}} (in
+ * NAME.service.N.md: systemd/NAME.service with its comments).
  *
  * The subset, chosen to survive `deno fmt` unchanged: `# name(N) -- summary`
  * first, `##`/`###` headings, paragraphs, `- ` bullets, definitions (a term
@@ -12,7 +13,7 @@
  *
  * Usage: deno run -A build/man.ts [OUT_DIR]   (default out/man)
  */
-import { STAC_INTERFACES } from "../lib/dbus/idl.ts";
+import { STAC_INTERFACES, STAF_INTERFACES } from "../lib/dbus/idl.ts";
 import { VERSION } from "../lib/version.ts";
 import { parseUnit } from "./systemd_unit.ts";
 
@@ -42,7 +43,8 @@ export function inline(text: string): string {
     }
     return escape(part)
       .replace(/\*\*([^*]+)\*\*/g, "\\fB$1\\fR")
-      .replace(/(^|[\s([])_([^_\s][^_]*)_(?=$|[\s.,;:)\]])/g, "$1\\fI$2\\fR");
+      // An underscore followed by a letter or digit is part of the word: _HOST_NQN_.
+      .replace(/(^|[\s([])_([^_\s](?:[^_]|_(?=[A-Za-z0-9]))*)_(?=$|[\s.,;:)\]])/g, "$1\\fI$2\\fR");
   }).join("");
 }
 
@@ -94,12 +96,15 @@ export function renderManPage(markdown: string): string {
   return out.join("\n") + "\n";
 }
 
-/** {{DBUS_MEMBERS}}: stacd's interfaces as the code declares them (lib/dbus/idl.ts). */
-export function dbusMembers(): string {
+/**
+ * {{DBUS_MEMBERS}}: stacd's interfaces as the code declares them
+ * (lib/dbus/idl.ts); {{STAF_DBUS_MEMBERS}}: stafd's.
+ */
+export function dbusMembers(interfaces: typeof STAC_INTERFACES = STAC_INTERFACES): string {
   const args = (list: readonly { name: string; type: string }[]) =>
     list.map((a) => `${a.type} ${a.name}`).join(", ");
   const text: string[] = [];
-  for (const [iface, spec] of Object.entries(STAC_INTERFACES)) {
+  for (const [iface, spec] of Object.entries(interfaces)) {
     text.push(`interface ${iface}`);
     for (const [p, prop] of Object.entries(spec.properties ?? {})) {
       text.push(`  property ${p} ${prop.type} ${prop.access}`);
@@ -141,12 +146,20 @@ export function manSources(dir = `${root}/man`): string[] {
     .sort();
 }
 
+/** The unit a page is about: `stafd.service.8.md` is systemd/stafd.service's. */
+function unitOfPage(source: string): string {
+  const unit = source.match(/^([\w@-]+\.service)\.\d\.md$/)?.[1];
+  if (!unit) throw new Error(`man/${source}: {{UNIT_OPTIONS}} belongs in a NAME.service.N.md`);
+  return `${root}/systemd/${unit}`;
+}
+
 /** Renders every page into `outDir` (as name.N); returns their paths. */
 export async function buildManPages(outDir: string): Promise<string[]> {
-  const vars: Record<string, () => string> = {
+  const vars: Record<string, (source: string) => string> = {
     VERSION: () => VERSION,
-    DBUS_MEMBERS: dbusMembers,
-    UNIT_OPTIONS: () => unitOptions(Deno.readTextFileSync(`${root}/systemd/stacd.service`)),
+    DBUS_MEMBERS: () => dbusMembers(STAC_INTERFACES),
+    STAF_DBUS_MEMBERS: () => dbusMembers(STAF_INTERFACES),
+    UNIT_OPTIONS: (source) => unitOptions(Deno.readTextFileSync(unitOfPage(source))),
   };
   await Deno.mkdir(outDir, { recursive: true });
   const written: string[] = [];
@@ -155,7 +168,7 @@ export async function buildManPages(outDir: string): Promise<string[]> {
       .replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
         const value = vars[key];
         if (!value) throw new Error(`man/${source}: unknown placeholder {{${key}}}`);
-        return value();
+        return value(source);
       });
     const path = `${outDir}/${source.replace(/\.md$/, "")}`;
     await Deno.writeTextFile(path, renderManPage(md));

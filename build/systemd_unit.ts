@@ -1,8 +1,9 @@
 /**
  * A reader for systemd unit files, just enough for the checks that read
- * systemd/stacd.service: the unit test (every option has a comment), the
- * exposure check (build/systemd_check.ts) and the guest test that applies
- * the unit's capabilities and system call filter to a real stacd.
+ * systemd/stacd.service and systemd/stafd.service: the unit test (every
+ * option has a comment), the exposure check (build/systemd_check.ts), the
+ * man pages ({{UNIT_OPTIONS}}) and the guest test that applies the unit's
+ * capabilities and system call filter to a real stacd.
  */
 
 /** One `Key=value` line with the comment lines right above it. */

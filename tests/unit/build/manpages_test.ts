@@ -1,19 +1,31 @@
 /**
  * The man pages (man/*.md through build/man.ts): they render without
- * warnings, and they document what the code has: every option of --help,
- * every stacctl command, every configuration option shipped in etc/stas,
- * every option of the unit and every member of the D-Bus interface.
+ * warnings, and they document what the code has: every option of stacd's
+ * and stafd's --help, every stacctl and stafctl command and option, every
+ * configuration option shipped in etc/stas, every option of each unit and
+ * every member of the D-Bus interfaces.
  */
 import assert from "node:assert/strict";
 import { buildManPages, inline, renderManPage } from "../../../build/man.ts";
 import { usage } from "../../../lib/cli/daemon_args.ts";
-import { STAC_INTERFACES } from "../../../lib/dbus/idl.ts";
-import { STACCTL_USAGE } from "../../../lib/cli/stacctl.ts";
+import type { ObjectSpec } from "../../../lib/dbus/introspection.ts";
+import { STAC_INTERFACES, STAF_INTERFACES } from "../../../lib/dbus/idl.ts";
+import { STACCTL_USAGE, STAFCTL_USAGE } from "../../../lib/cli/stacctl.ts";
 import { parseUnit } from "../../../build/systemd_unit.ts";
 
 const root = new URL("../../../", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, root));
-const PAGES = ["org.nvmexpress.stac.5", "stacctl.1", "stacd.8", "stacd.conf.5", "stacd.service.8"];
+const PAGES = [
+  "org.nvmexpress.stac.5",
+  "stacctl.1",
+  "stacd.8",
+  "stacd.conf.5",
+  "stacd.service.8",
+  "stafctl.1",
+  "stafd.8",
+  "stafd.conf.5",
+  "stafd.service.8",
+];
 
 /** Builds the pages once into a temporary folder: name -> roff text. */
 async function pages(): Promise<Map<string, string>> {
@@ -64,10 +76,12 @@ Deno.test("renderManPage() turns the markdown subset into man(7) roff", () => {
     ].join("\n"),
   );
   assert.equal(inline("a `--x-y` b"), "a \\fB\\-\\-x\\-y\\fR b");
+  assert.equal(inline("[-q _HOST_NQN_]"), "[-q \\fIHOST_NQN\\fR]");
+  assert.equal(inline("_a_ and _b_, host_nqn"), "\\fIa\\fR and \\fIb\\fR, host_nqn");
   assert.throws(() => renderManPage("no title"), SyntaxError);
 });
 
-Deno.test("the five man pages are built from man/*.md", () => {
+Deno.test("the man pages of stacd and stafd are built from man/*.md", () => {
   assert.deepEqual([...built.keys()].sort(), PAGES);
 });
 
@@ -91,10 +105,28 @@ Deno.test({
   },
 });
 
+/** The long options (`--name`) of a usage text. */
+const longOptions = (text: string) => [...text.matchAll(/--[a-z-]+/g)].map((m) => m[0]);
+
+/** The defined terms of a page (the line after .TP), each alone or in a list: "-h, --help". */
+function terms(name: string): string[] {
+  const lines = plain(name).split("\n");
+  return lines.flatMap((l, i) => lines[i - 1] === ".TP" ? l.split(/,\s*/) : []);
+}
+
 Deno.test("stacd(8) documents every option of stacd --help", () => {
-  const options = [...usage("stacd").matchAll(/--[a-z-]+/g)].map((m) => m[0]);
+  const options = longOptions(usage("stacd"));
   assert.ok(options.length >= 8);
   for (const option of options) assert.ok(plain("stacd.8").includes(option), option);
+});
+
+Deno.test("stafd(8) documents every option of stafd --help, each as a defined term", () => {
+  const options = longOptions(usage("stafd"));
+  assert.ok(options.length >= 8);
+  const defined = terms("stafd.8").map((t) => t.replace(/[= ].*$/, ""));
+  for (const option of options) assert.ok(defined.includes(option), option);
+  // stacd's one-process options are not stafd's.
+  assert.ok(!defined.includes("--stafd-conf"));
 });
 
 Deno.test("stacctl(1) documents every command and option of stacctl --help", () => {
@@ -102,26 +134,69 @@ Deno.test("stacctl(1) documents every command and option of stacctl --help", () 
   for (const w of [...words, "--json", "--detailed"]) assert.ok(plain("stacctl.1").includes(w), w);
 });
 
-Deno.test("stacd.conf(5) documents every option of the shipped stacd.conf and sys.conf", () => {
-  const options = ["etc/stas/stacd.conf", "etc/stas/sys.conf"].flatMap((f) =>
-    [...read(f).matchAll(/^#([a-z][a-z-]*) =/gm)].map((m) => m[1]!)
-  );
-  assert.ok(options.length > 20);
-  // Each is a defined term (the line after .TP), alone or in a list: "hdr-digest, data-digest".
-  const lines = plain("stacd.conf.5").split("\n");
-  const terms = lines.flatMap((l, i) => lines[i - 1] === ".TP" ? l.split(/,\s*/) : []);
-  for (const option of new Set(options)) assert.ok(terms.includes(option), option);
+Deno.test("stafctl(1) documents every command and option of stafctl --help", () => {
+  // Commands and options: the first word of each line of the help's lists.
+  const words = [...STAFCTL_USAGE.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!.replace(/,$/, ""));
+  assert.ok(words.includes("dlp") && words.includes("adlp"), words.join(" "));
+  const defined = terms("stafctl.1").map((t) => t.split(/\s+/)[0]!);
+  for (const w of [...words, "--json"]) assert.ok(defined.includes(w), w);
+  // ls and adlp take it: "ls [-d|--detailed]".
+  const withDetailed = terms("stafctl.1").filter((t) => t.includes("[-d|--detailed]"));
+  assert.deepEqual(withDetailed.map((t) => t.split(/\s+/)[0]), ["ls", "adlp"]);
+  // dlp's options: the short ones of its usage line, each with its long name.
+  const dlp = STAFCTL_USAGE.slice(STAFCTL_USAGE.indexOf("dlp -a"), STAFCTL_USAGE.indexOf("adlp"));
+  const shorts = [...dlp.matchAll(/(-[a-z]) [A-Z_]+/g)].map((m) => m[1]!);
+  assert.deepEqual(shorts.sort(), ["-a", "-f", "-n", "-q", "-s", "-t", "-w"]);
+  const long = ["--traddr", "--trsvcid", "--transport", "--host-traddr", "--host-iface"];
+  for (const option of [...shorts, ...long, "--host-nqn", "--nqn"]) {
+    assert.ok(defined.includes(option), option);
+  }
 });
 
-Deno.test("stacd.service(8) explains every [Service] option of the unit", () => {
-  const entries = parseUnit(read("systemd/stacd.service")).filter((e) => e.section === "Service");
-  for (const e of entries) assert.ok(plain("stacd.service.8").includes(`${e.key}=`), e.key);
+/** The options a shipped configuration file shows (commented out, with their defaults). */
+const shippedOptions = (...files: string[]) =>
+  files.flatMap((f) => [...read(f).matchAll(/^#([a-z][a-z-]*) =/gm)].map((m) => m[1]!));
+
+Deno.test("stacd.conf(5) documents every option of the shipped stacd.conf and sys.conf", () => {
+  const options = shippedOptions("etc/stas/stacd.conf", "etc/stas/sys.conf");
+  assert.ok(options.length > 20);
+  const defined = terms("stacd.conf.5");
+  for (const option of new Set(options)) assert.ok(defined.includes(option), option);
 });
+
+Deno.test("stafd.conf(5) documents every option of the shipped stafd.conf", () => {
+  const options = shippedOptions("etc/stas/stafd.conf");
+  assert.ok(options.length > 15);
+  const defined = terms("stafd.conf.5");
+  for (const option of new Set(options)) assert.ok(defined.includes(option), option);
+});
+
+for (const daemon of ["stacd", "stafd"]) {
+  Deno.test(`${daemon}.service(8) explains every [Service] option of the unit`, () => {
+    const unit = read(`systemd/${daemon}.service`);
+    const page = plain(`${daemon}.service.8`);
+    for (const e of parseUnit(unit).filter((e) => e.section === "Service")) {
+      assert.ok(page.includes(`${e.key}=${e.value}`), `${e.key}=${e.value}`);
+    }
+  });
+}
+
+function assertMembersListed(page: string, interfaces: ObjectSpec): void {
+  for (const [iface, spec] of Object.entries(interfaces)) {
+    assert.ok(plain(page).includes(`interface ${iface}`), iface);
+    const members = [
+      ...Object.keys(spec.properties ?? {}),
+      ...Object.keys(spec.methods ?? {}),
+      ...Object.keys(spec.signals ?? {}),
+    ];
+    for (const m of members) assert.ok(plain(page).includes(m), m);
+  }
+}
 
 Deno.test("org.nvmexpress.stac(5) lists every member of the D-Bus interfaces", () => {
-  for (const [iface, spec] of Object.entries(STAC_INTERFACES)) {
-    assert.ok(plain("org.nvmexpress.stac.5").includes(`interface ${iface}`), iface);
-    const members = [...Object.keys(spec.properties ?? {}), ...Object.keys(spec.methods ?? {})];
-    for (const m of members) assert.ok(plain("org.nvmexpress.stac.5").includes(m), m);
-  }
+  assertMembersListed("org.nvmexpress.stac.5", STAC_INTERFACES);
+});
+
+Deno.test("stafd(8) lists every member of org.nvmexpress.staf's interfaces", () => {
+  assertMembersListed("stafd.8", STAF_INTERFACES);
 });
