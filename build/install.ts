@@ -1,21 +1,25 @@
 /**
- * `deno task install`: puts stacd on a systemd host, like `make install`.
+ * `deno task install`: puts stacd and stafd on a systemd host, like `make
+ * install`.
  *
  *   PREFIX/sbin/stacd             the compiled binary (out/stacd), or a launcher
- *   PREFIX/bin/stacctl            symbolic link to ../sbin/stacd (the same program)
+ *   PREFIX/sbin/stafd             symbolic link to stacd (the same program)
+ *   PREFIX/bin/{stacctl,stafctl}  symbolic links to ../sbin/stacd
  *   PREFIX/lib/stacd/             launcher only: the sources, production npm
  *                                 packages and (unless --deno) a copy of deno
- *   PREFIX/lib/systemd/system/stacd.service
+ *   PREFIX/lib/systemd/system/{stacd,stafd}.service
  *   PREFIX/share/man/man{1,5,8}/  the man pages, built from man/*.md
- *   SYSCONFDIR/stas/{stacd,sys}.conf        mode 0600, never overwritten
- *   SYSCONFDIR/dbus-1/system.d/org.nvmexpress.stac.conf   the bus policy
+ *   SYSCONFDIR/stas/{stacd,stafd,sys}.conf  mode 0600, never overwritten
+ *   SYSCONFDIR/dbus-1/system.d/org.nvmexpress.{stac,staf}.conf   the bus policies
  *
  * Everything lands under DESTDIR (for packaging and tests). A compiled
  * binary is used when one exists (`deno task compile`, which needs a denort
  * runtime); otherwise the launcher: a shell script that runs the installed
  * copy of main.ts with `deno run` and the same permission flags
  * (build/permissions.ts). It finds its files relative to itself, so it also
- * runs from DESTDIR, and calls stacd's `ctl` mode when invoked as stacctl.
+ * runs from DESTDIR. The program acts by the name it is called by (main.ts):
+ * the compiled binary sees it itself; the launcher, which runs deno, passes
+ * it on as the first argument (`ctl` for stacctl, `stafd`, `stafctl`).
  *
  * Usage: deno run -A build/install.ts [--prefix=/usr/local] [--destdir=DIR]
  *          [--sysconfdir=/etc] [--binary=out/stacd | --launcher] [--deno=PATH]
@@ -40,10 +44,25 @@ export interface InstallOptions {
 /** One line per file: what was done. */
 export type InstallReport = string[];
 
-/** The unit with ExecStart pointing at PREFIX/sbin/stacd. */
+/** A unit (stacd's or stafd's) with ExecStart pointing at PREFIX/sbin/stacd or stafd. */
 export function unitFor(unitText: string, prefix: string): string {
-  return unitText.replace(/^ExecStart=\/usr\/sbin\/stacd\b/m, `ExecStart=${prefix}/sbin/stacd`);
+  return unitText.replace(
+    /^ExecStart=\/usr\/sbin\/(stacd|stafd)\b/m,
+    (_, name: string) => `ExecStart=${prefix}/sbin/${name}`,
+  );
 }
+
+/** The programs installed as links to sbin/stacd, from PREFIX. */
+export const PROGRAM_LINKS: readonly [string, string][] = [
+  ["sbin/stafd", "stacd"],
+  ["bin/stacctl", "../sbin/stacd"],
+  ["bin/stafctl", "../sbin/stacd"],
+];
+
+/** The daemons' units, configuration files and bus policies. */
+const UNITS = ["stacd.service", "stafd.service"];
+const CONFIGS = ["stacd.conf", "stafd.conf", "sys.conf"];
+const POLICIES = ["org.nvmexpress.stac.conf", "org.nvmexpress.staf.conf"];
 
 /** The launcher script; `deno` is absolute, or relative to the installed lib/stacd. */
 export function launcherScript(deno: string | undefined): string {
@@ -52,14 +71,18 @@ export function launcherScript(deno: string | undefined): string {
     "#!/bin/sh",
     "# stacd launcher written by `deno task install`: runs the installed copy of",
     "# main.ts with the flags the compiled binary has (build/permissions.ts).",
-    "# Called as stacctl (a symbolic link), it runs stacd's stacctl mode.",
+    "# Called as stafd, stacctl or stafctl (symbolic links to it), it runs that",
+    "# program: main.ts takes the name as its first argument (`ctl` is stacctl).",
     'self=$(readlink -f "$0")',
     'lib=$(dirname "$self")/../lib/stacd',
     "# Deno must not look for updates on a daemon host.",
     "export DENO_NO_UPDATE_CHECK=1",
     "# The environment stacd runs with everywhere (STACD_RUN_ENV); a caller's value wins.",
     ...Object.entries(STACD_RUN_ENV).map(([key, value]) => `export ${key}="\${${key}:-${value}}"`),
-    'case $(basename "$0") in stacctl) set -- ctl "$@" ;; esac',
+    'case $(basename "$0") in',
+    '  stacctl) set -- ctl "$@" ;;',
+    '  stafd | stafctl) set -- "$(basename "$0")" "$@" ;;',
+    "esac",
     `exec ${deno ? shellQuote(denoPath) : denoPath} run ${STACD_RUN_FLAGS.join(" ")} ` +
     '--config "$lib/deno.json" "$lib/main.ts" "$@"',
     "",
@@ -137,15 +160,18 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
     await put(sbin, launcherScript(opts.deno), 0o755);
     report.push(`${sbin} (launcher: deno run of ${lib}/main.ts)`);
   }
-  const stacctl = `${p}/bin/stacctl`;
-  await Deno.mkdir(`${p}/bin`, { recursive: true });
-  await Deno.remove(stacctl).catch(() => {});
-  await Deno.symlink("../sbin/stacd", stacctl);
-  report.push(`${stacctl} -> ../sbin/stacd`);
+  // The same program under its other names: it acts by the name it is called by.
+  for (const [name, target] of PROGRAM_LINKS) {
+    const link = `${p}/${name}`;
+    await Deno.mkdir(link.slice(0, link.lastIndexOf("/")), { recursive: true });
+    await Deno.remove(link).catch(() => {});
+    await Deno.symlink(target, link);
+    report.push(`${link} -> ${target}`);
+  }
 
-  // Configuration: an administrator's file is never replaced. 0600: either
-  // file may hold a DH-HMAC-CHAP key.
-  for (const name of ["stacd.conf", "sys.conf"]) {
+  // Configuration: an administrator's file is never replaced. 0600: any of
+  // them may hold a DH-HMAC-CHAP key.
+  for (const name of CONFIGS) {
     const path = `${etc}/stas/${name}`;
     if (await exists(path)) {
       report.push(`${path} (kept: it exists)`);
@@ -154,21 +180,21 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
     await put(path, await Deno.readTextFile(`${root}/etc/stas/${name}`), 0o600);
     report.push(path);
   }
-  const policy = `${etc}/dbus-1/system.d/org.nvmexpress.stac.conf`;
-  await put(
-    policy,
-    await Deno.readTextFile(`${root}/etc/dbus-1/system.d/org.nvmexpress.stac.conf`),
-    0o644,
-  );
-  report.push(policy);
+  for (const name of POLICIES) {
+    const policy = `${etc}/dbus-1/system.d/${name}`;
+    await put(policy, await Deno.readTextFile(`${root}/etc/dbus-1/system.d/${name}`), 0o644);
+    report.push(policy);
+  }
 
-  const unit = `${p}/lib/systemd/system/stacd.service`;
-  await put(
-    unit,
-    unitFor(await Deno.readTextFile(`${root}/systemd/stacd.service`), opts.prefix),
-    0o644,
-  );
-  report.push(unit);
+  for (const name of UNITS) {
+    const unit = `${p}/lib/systemd/system/${name}`;
+    await put(
+      unit,
+      unitFor(await Deno.readTextFile(`${root}/systemd/${name}`), opts.prefix),
+      0o644,
+    );
+    report.push(unit);
+  }
 
   const built = await Deno.makeTempDir({ prefix: "stacd-man-" });
   try {
@@ -211,6 +237,6 @@ if (import.meta.main) {
   for (const line of report) console.log(`install: ${line}`);
   if (!values.destdir) {
     console.log("install: now `systemctl daemon-reload && systemctl reload dbus`, then");
-    console.log("install: `systemctl enable --now stacd` (see docs/deploy.md)");
+    console.log("install: `systemctl enable --now stafd stacd` (see docs/deploy.md)");
   }
 }
