@@ -1,18 +1,20 @@
 /**
- * `deno task check:systemd`: the unit as installed must pass
- * `systemd-analyze verify` (its man pages included), and its exposure
- * (`systemd-analyze security --offline=true`) must beat a unit that carries
- * only the hardening of upstream nvme-stas's stacd.service. Both scores are
- * printed; exit 1 if either check fails.
+ * `deno task check:systemd`: each unit (systemd/stacd.service and
+ * systemd/stafd.service) as installed must pass `systemd-analyze verify`
+ * (its man pages included), and its exposure (`systemd-analyze security
+ * --offline=true`) must beat the same unit carrying only the hardening of
+ * upstream nvme-stas's unit of that daemon. The scores are printed; exit 1
+ * if any check fails.
  *
  * verify needs ExecStart= to exist and Documentation= man pages to be found,
- * so the unit is checked as `deno task install` lays it out in a temporary
- * DESTDIR (launcher, man pages), with ExecStart= pointing into it.
+ * so the units are checked as `deno task install` lays them out in a
+ * temporary DESTDIR (launcher, stafd link, man pages), with ExecStart=
+ * pointing into it.
  */
 import { install } from "./install.ts";
 import { parseUnit, renderUnit } from "./systemd_unit.ts";
 
-/** Upstream's hardening (issue 5's list), the baseline ours must beat. */
+/** Upstream's stacd hardening (issue 5's list), the baseline stacd.service must beat. */
 export const UPSTREAM_HARDENING: readonly [string, string][] = [
   ["ProtectHome", "true"],
   ["ProtectKernelModules", "true"],
@@ -22,6 +24,27 @@ export const UPSTREAM_HARDENING: readonly [string, string][] = [
   ["RestrictRealtime", "true"],
   ["LockPersonality", "yes"],
 ];
+
+/**
+ * The hardening of upstream nvme-stas 2.4.1's stafd.service (its
+ * usr/lib/systemd/system/stafd.service, all of it), the baseline
+ * stafd.service must beat. MemoryDenyWriteExecute= is one that ours cannot
+ * have (V8's JIT).
+ */
+export const UPSTREAM_STAFD_HARDENING: readonly [string, string][] = [
+  ...UPSTREAM_HARDENING,
+  ["MemoryDenyWriteExecute", "yes"],
+];
+
+/** The units shipped in systemd/, by daemon. */
+export type UnitName = "stacd" | "stafd";
+export const UNIT_NAMES: readonly UnitName[] = ["stacd", "stafd"];
+
+/** Each daemon's upstream hardening. */
+export const UPSTREAM_HARDENING_OF: Readonly<Record<UnitName, readonly [string, string][]>> = {
+  stacd: UPSTREAM_HARDENING,
+  stafd: UPSTREAM_STAFD_HARDENING,
+};
 
 /** [Service] options that are not sandboxing: kept in the baseline unit. */
 const SERVICE_BASICS = new Set([
@@ -38,13 +61,16 @@ const SERVICE_BASICS = new Set([
   "RuntimeDirectoryPreserve",
 ]);
 
-/** Our unit with its sandbox replaced by upstream's hardening only. */
-export function upstreamHardeningUnit(unitText: string): string {
+/** Our unit with its sandbox replaced by upstream's hardening (`upstream`) only. */
+export function upstreamHardeningUnit(
+  unitText: string,
+  upstream: readonly [string, string][] = UPSTREAM_HARDENING,
+): string {
   const entries = parseUnit(unitText).filter((e) =>
     e.section !== "Service" || SERVICE_BASICS.has(e.key)
   );
   const at = entries.findIndex((e) => e.section === "Install");
-  const hardening = UPSTREAM_HARDENING.map(([key, value]) => ({ section: "Service", key, value }));
+  const hardening = upstream.map(([key, value]) => ({ section: "Service", key, value }));
   return renderUnit([...entries.slice(0, at), ...hardening, ...entries.slice(at)]);
 }
 
@@ -72,48 +98,77 @@ export async function verify(unitFile: string, manPath: string): Promise<string[
   return r.code === 0 ? lines : [...lines, `exit ${r.code}`];
 }
 
-/** Installs into a temporary DESTDIR and checks there; returns both scores and problems. */
-export async function checkUnit(): Promise<
-  { ours: number; upstream: number; problems: string[]; table: string }
-> {
+/** One unit's results. */
+export interface UnitCheck {
+  name: UnitName;
+  ours: number;
+  upstream: number;
+  problems: string[];
+  table: string;
+}
+
+/** Installs into a temporary DESTDIR and checks `names` there; returns scores and problems. */
+export async function checkUnits(names: readonly UnitName[] = UNIT_NAMES): Promise<UnitCheck[]> {
   const dir = await Deno.makeTempDir({ prefix: "stacd-unit-check-" });
   try {
     const destdir = `${dir}/root`;
     await install({ prefix: "/usr", destdir, sysconfdir: "/etc", deno: Deno.execPath() });
-    const installed = await Deno.readTextFile(`${destdir}/usr/lib/systemd/system/stacd.service`);
-    // The file name is the unit name systemd-analyze reports: keep stacd.service.
-    const ours = `${dir}/stacd.service`;
-    await Deno.writeTextFile(
-      ours,
-      installed.replace(/^ExecStart=\/usr\/sbin\/stacd/m, `ExecStart=${destdir}/usr/sbin/stacd`),
-    );
-    await Deno.mkdir(`${dir}/upstream`);
-    const upstream = `${dir}/upstream/stacd.service`;
-    await Deno.writeTextFile(upstream, upstreamHardeningUnit(await Deno.readTextFile(ours)));
+    const results: UnitCheck[] = [];
+    for (const name of names) {
+      const unitName = `${name}.service`;
+      const installed = await Deno.readTextFile(`${destdir}/usr/lib/systemd/system/${unitName}`);
+      // The file name is the unit name systemd-analyze reports: keep it.
+      await Deno.mkdir(`${dir}/ours`, { recursive: true });
+      const ours = `${dir}/ours/${unitName}`;
+      await Deno.writeTextFile(
+        ours,
+        installed.replace(
+          new RegExp(`^ExecStart=/usr/sbin/${name}\\b`, "m"),
+          `ExecStart=${destdir}/usr/sbin/${name}`,
+        ),
+      );
+      await Deno.mkdir(`${dir}/upstream`, { recursive: true });
+      const upstream = `${dir}/upstream/${unitName}`;
+      await Deno.writeTextFile(
+        upstream,
+        upstreamHardeningUnit(await Deno.readTextFile(ours), UPSTREAM_HARDENING_OF[name]),
+      );
 
-    const problems = (await verify(ours, `${destdir}/usr/share/man`)).map((l) => `verify: ${l}`);
-    const a = await exposure(ours);
-    const b = await exposure(upstream);
-    if (!(a.score < b.score)) {
-      problems.push(`exposure ${a.score} is not below upstream-only hardening's ${b.score}`);
+      const problems = (await verify(ours, `${destdir}/usr/share/man`)).map((l) => `verify: ${l}`);
+      const a = await exposure(ours);
+      const b = await exposure(upstream);
+      if (!(a.score < b.score)) {
+        problems.push(`exposure ${a.score} is not below upstream-only hardening's ${b.score}`);
+      }
+      results.push({ name, ours: a.score, upstream: b.score, problems, table: a.table });
     }
-    return { ours: a.score, upstream: b.score, problems, table: a.table };
+    return results;
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
+/** checkUnits() of one unit. */
+export async function checkUnit(name: UnitName = "stacd"): Promise<UnitCheck> {
+  return (await checkUnits([name]))[0]!;
+}
+
 if (import.meta.main) {
-  const r = await checkUnit();
-  if (Deno.args.includes("--table")) console.log(r.table);
-  console.log(
-    `systemd/stacd.service: systemd-analyze verify ${
-      r.problems.some((p) => p.startsWith("verify")) ? "FAILED" : "clean"
-    }`,
-  );
-  console.log(`exposure (systemd-analyze security --offline=true, 0 best, 10 worst):`);
-  console.log(`  systemd/stacd.service              ${r.ours.toFixed(1)}`);
-  console.log(`  same unit, upstream hardening only ${r.upstream.toFixed(1)}`);
-  for (const p of r.problems) console.error(`check:systemd: ${p}`);
-  Deno.exit(r.problems.length > 0 ? 1 : 0);
+  const results = await checkUnits();
+  let failed = false;
+  for (const r of results) {
+    const unit = `systemd/${r.name}.service`;
+    if (Deno.args.includes("--table")) console.log(r.table);
+    console.log(
+      `${unit}: systemd-analyze verify ${
+        r.problems.some((p) => p.startsWith("verify")) ? "FAILED" : "clean"
+      }`,
+    );
+    console.log(`  exposure (systemd-analyze security --offline=true, 0 best, 10 worst):`);
+    console.log(`    ${unit.padEnd(34)} ${r.ours.toFixed(1)}`);
+    console.log(`    ${"same unit, upstream hardening only".padEnd(34)} ${r.upstream.toFixed(1)}`);
+    for (const p of r.problems) console.error(`check:systemd: ${unit}: ${p}`);
+    failed ||= r.problems.length > 0;
+  }
+  Deno.exit(failed ? 1 : 0);
 }
