@@ -97,9 +97,12 @@ async function runCommand(daemon: DaemonName, args: string[]): Promise<number> {
 async function main(): Promise<number> {
   const invoked = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
   let args = Deno.args;
+  // Invoked as stafd, stacctl or stafctl: that program. Otherwise (stacd, the
+  // compiled binary, or deno running main.ts) the first argument may name one.
   let program: Program = "stacd";
-  if ((PROGRAMS as readonly string[]).includes(invoked)) program = invoked as Program;
-  else if ((PROGRAMS as readonly string[]).includes(args[0] ?? "")) {
+  if (invoked !== "stacd" && (PROGRAMS as readonly string[]).includes(invoked)) {
+    program = invoked as Program;
+  } else if ((PROGRAMS as readonly string[]).includes(args[0] ?? "")) {
     program = args[0] as Program;
     args = args.slice(1);
   } else if (args[0] === "ctl") {

@@ -46,8 +46,10 @@ export const LIBC_SYMBOLS = {
   fclose: { parameters: ["pointer"], result: "i32" },
   // int *__errno_location(void);  (glibc and musl; the thread's errno)
   __errno_location: { parameters: [], result: "pointer" },
-  // void free(void *ptr);  (the discovery log page libnvme allocated)
-  free: { parameters: ["pointer"], result: "void" },
+  // int ioctl(int fd, unsigned long request, void *arg);
+  // nonblocking: an admin command to a remote discovery controller waits for
+  // the target (up to the kernel's admin timeout).
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32", nonblocking: true },
   // char *strerror(int errnum);
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

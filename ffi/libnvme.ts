@@ -14,7 +14,7 @@ export const LIBNVME_SONAMES = ["libnvme.so.1"] as const;
 /**
  * The libnvme symbols stacd and stafd call, keyed by their C names: all must
  * resolve when the library is opened, so nothing is listed that they do not
- * call.
+ * call (what only the tests need is in tests/ffi/).
  */
 export const LIBNVME_SYMBOLS = {
   // const char *nvme_get_version(enum nvme_version type);  (absent from older builds)
@@ -48,17 +48,6 @@ export const LIBNVME_SYMBOLS = {
   },
   // const char *nvme_ctrl_get_name(nvme_ctrl_t c);
   nvme_ctrl_get_name: { parameters: ["pointer"], result: "pointer" },
-  // int nvme_init_ctrl(nvme_host_t h, nvme_ctrl_t c, int instance);
-  // Binds a ctrl object to the existing kernel controller nvme<instance>.
-  nvme_init_ctrl: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
-  // int nvmf_get_discovery_log(nvme_ctrl_t c, struct nvmf_discovery_log **logp, int max_retries);
-  // Admin commands to a remote discovery controller (until the page's
-  // generation counter holds still): blocks. The page is malloc()ed.
-  nvmf_get_discovery_log: {
-    parameters: ["pointer", "buffer", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Opens libnvme; throws LibraryNotFoundError listing every path tried. */

@@ -24,17 +24,3 @@ export function storePointer(view: DataView, offset: number, target: Uint8Array 
   const p = target === null ? null : Deno.UnsafePointer.of(target);
   view.setBigUint64(offset, BigInt(Deno.UnsafePointer.value(p)), true);
 }
-
-/** An out-parameter slot for a `T **` argument. */
-export class PointerSlot {
-  readonly buffer = new BigUint64Array(1);
-  get value(): Handle {
-    return Deno.UnsafePointer.create(this.buffer[0] ?? 0n);
-  }
-}
-
-/** Copies `length` bytes starting at `p` into memory of our own. */
-export function copyBytes(p: Handle, length: number): Uint8Array {
-  if (p === null) throw new TypeError("copyBytes() of a null pointer");
-  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, length).slice(0));
-}

@@ -44,7 +44,7 @@ export async function runDaemon(daemon: DaemonName, command: DaemonCommand): Pro
   let lock;
   try {
     prepareRuntimeDir(dir);
-    lock = acquireInstanceLock(dir);
+    lock = acquireInstanceLock(dir, daemon);
   } catch (error) {
     const known = error instanceof AlreadyRunningError || error instanceof UntrustedRuntimeDirError;
     die(known ? (error as Error).message : `cannot lock ${dir}: ${error}`);

@@ -170,6 +170,9 @@ function parse(args: string[], io: StacctlIo, daemon: Daemon): Parsed {
   if (command === "dlp" && (!dc.traddr || !dc.trsvcid)) {
     return usage("dlp needs -a/--traddr and -s/--trsvcid");
   }
+  if (!["tcp", "rdma", "fc", "loop"].includes(dc.transport!)) {
+    return usage(`-t/--transport must be tcp, rdma, fc or loop, not "${dc.transport}"`);
+  }
   return { command, detailed: values.detailed ?? false, json: values.json ?? false, dc };
 }
 

@@ -27,7 +27,7 @@ export interface Kernel {
 /** What the finder needs of the kernel: the same, and reading a discovery log page. */
 export interface DiscoveryKernel extends Kernel {
   /** The raw discovery log page of the discovery controller `device` (connected now or before). */
-  discoveryLog(device: string, request: ConnectRequest): Promise<Uint8Array>;
+  discoveryLog(device: string): Promise<Uint8Array>;
 }
 
 /**

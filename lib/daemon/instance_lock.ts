@@ -18,8 +18,8 @@ import {
 import { cstr } from "../../ffi/pointers.ts";
 
 export class AlreadyRunningError extends Error {
-  constructor(readonly pid: string, path: string) {
-    super(`stacd is already running (PID ${pid || "unknown"}, lock ${path})`);
+  constructor(readonly pid: string, path: string, daemon = "stacd") {
+    super(`${daemon} is already running (PID ${pid || "unknown"}, lock ${path})`);
     this.name = "AlreadyRunningError";
   }
 }
@@ -29,10 +29,10 @@ export interface InstanceLock {
   release(): void;
 }
 
-/** Takes the lock or throws AlreadyRunningError at once. */
-export function acquireInstanceLock(runtimeDir: string): InstanceLock {
+/** Takes `<daemon>.lock` or throws AlreadyRunningError at once. */
+export function acquireInstanceLock(runtimeDir: string, daemon = "stacd"): InstanceLock {
   Deno.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
-  const path = `${runtimeDir}/stacd.lock`;
+  const path = `${runtimeDir}/${daemon}.lock`;
   const c = libc();
   // O_NOFOLLOW: a symlink in the lock's place must not make stacd truncate its target.
   const fd = c.open(cstr(path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600);
@@ -48,7 +48,7 @@ export function acquireInstanceLock(runtimeDir: string): InstanceLock {
     } catch {
       // unreadable: the message says "unknown"
     }
-    throw new AlreadyRunningError(pid, path);
+    throw new AlreadyRunningError(pid, path, daemon);
   }
   const text = new TextEncoder().encode(`${Deno.pid}\n`);
   c.ftruncate(fd, 0n);

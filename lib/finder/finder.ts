@@ -416,7 +416,7 @@ export class Finder {
   #fetch(dc: Dc, device: string): void {
     dc.fetch.inFlight = true;
     dc.fetch.dueMs = undefined;
-    void this.#deps.kernel.discoveryLog(device, dc.spec.request)
+    void this.#deps.kernel.discoveryLog(device)
       .then((bytes): Read => {
         const page = decodeDiscoveryPage(bytes);
         // Upstream drops entries without an address the host could use.

@@ -1,8 +1,8 @@
 /**
  * Typed wrapper of libnvme for what stacd and stafd ask of it: connecting a
- * controller, and reading the discovery log page of a discovery controller
- * (connected now, or before: then the ctrl object is bound to its device).
- * Controllers are read and deleted through sysfs (lib/kernel/nvme_sysfs.ts).
+ * controller. Controllers are read and deleted through sysfs
+ * (lib/kernel/nvme_sysfs.ts); discovery log pages are read through the
+ * kernel's admin passthrough (lib/kernel/discovery_log_reader.ts).
  *
  * Each controller owns its own libnvme root, whose log stream is an
  * in-memory buffer: libnvme reports why a connect failed only through errno
@@ -18,19 +18,7 @@ import {
   openLibnvme,
 } from "../../ffi/libnvme.ts";
 import { errnoOfText, type Libc, libc, MFD_CLOEXEC } from "../../ffi/libc.ts";
-import {
-  copyBytes,
-  cstr,
-  type Handle,
-  PointerSlot,
-  readCString,
-  storePointer,
-} from "../../ffi/pointers.ts";
-import {
-  DISCOVERY_LOG_ENTRY_SIZE,
-  DISCOVERY_LOG_HEADER_SIZE,
-  recordCount,
-} from "../core/discovery_page.ts";
+import { cstr, type Handle, readCString, storePointer } from "../../ffi/pointers.ts";
 import { scrub } from "../config/diagnostics.ts";
 import { ConnectError } from "../core/kernel_api.ts";
 import {
@@ -202,53 +190,6 @@ export class NvmeController {
     return device;
   }
 
-  /**
-   * Binds this object to the existing kernel controller `device` (nvmeN),
-   * as nvmf_add_ctrl does after a connect: nothing is sent to the target.
-   * A no-op when already bound to it.
-   * @throws {ConnectError} when libnvme cannot bind it (gone, not fabrics).
-   */
-  bind(device: string): void {
-    if (this.#ctrl === null) throw new Error("NvmeController used after close()");
-    const bound = this.device;
-    if (bound === device) return;
-    if (bound !== undefined) throw new Error(`NvmeController of ${bound} asked to bind ${device}`);
-    const instance = Number(device.match(/^nvme(\d+)$/)?.[1]);
-    if (!Number.isInteger(instance)) throw new RangeError(`Not an nvme device: ${device}`);
-    const rc = this.#lib.symbols.nvme_init_ctrl(this.#host, this.#ctrl, instance);
-    if (rc !== 0) throw this.#error(rc, `cannot bind ${device}`);
-  }
-
-  /**
-   * Reads the discovery log page of the discovery controller `device`
-   * (nvmeN): the one this object connected, or an existing one it binds to.
-   * Resolves with the page's bytes (header and the records it claims, at
-   * most MAX_DISCOVERY_RECORDS: decodeDiscoveryPage() validates the rest);
-   * rejects with ConnectError carrying libnvme's reason.
-   */
-  async discoveryLog(device: string, maxRetries = 4): Promise<Uint8Array> {
-    if (this.#ctrl === null) throw new Error("NvmeController used after close()");
-    if (this.#busy) throw new Error("NvmeController: a call is still running");
-    const s = this.#lib.symbols;
-    this.bind(device);
-    const slot = new PointerSlot();
-    this.#busy = true;
-    let rc: number;
-    try {
-      rc = await s.nvmf_get_discovery_log(this.#ctrl, slot.buffer, maxRetries);
-    } finally {
-      this.#busy = false;
-    }
-    if (rc !== 0) throw this.#error(rc, "cannot read the discovery log page");
-    const page = slot.value;
-    try {
-      const numrec = recordCount(copyBytes(page, 16));
-      return copyBytes(page, DISCOVERY_LOG_HEADER_SIZE + numrec * DISCOVERY_LOG_ENTRY_SIZE);
-    } finally {
-      libc().free(page);
-    }
-  }
-
   /** Frees the libnvme objects; the kernel controller is left as it is. */
   close(): void {
     if (this.#busy) throw new Error("NvmeController.close() while a connect is running");
@@ -303,11 +244,10 @@ export class NvmeController {
   }
 
   /** The reason libnvme logged (errno is out of reach: see the module doc), or its code's. */
-  #error(rc: number, what?: string): ConnectError {
+  #error(rc: number): ConnectError {
     const logged = this.#log.take();
     const known = ENVME_CONNECT[-rc - 1000] ?? ENVME_CONNECT[rc - 1000];
-    const cause = logged || known || `libnvme returned ${rc}`;
-    const reason = what ? `${what}: ${cause}` : cause;
+    const reason = logged || known || `libnvme returned ${rc}`;
     // "Failed to write to /dev/nvme-fabrics: Connection refused": the text names the errno.
     const failed = reason.match(/Failed to (?:open|write to|read from) \S+: ([^;]+)/)?.[1];
     const errno = failed === undefined ? undefined : errnoOfText(libc(), failed.trim());

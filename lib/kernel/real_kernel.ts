@@ -21,6 +21,7 @@ import {
 import { refusesSharedHostId } from "../core/host_id.ts";
 import type { KernelController } from "../core/kernel_controller.ts";
 import { Libnvme } from "./libnvme.ts";
+import { readDiscoveryLog } from "./discovery_log_reader.ts";
 import { readNvmeController, readNvmeControllers } from "./nvme_sysfs.ts";
 
 export interface RealKernelOptions {
@@ -109,13 +110,9 @@ export class RealKernel implements DiscoveryKernel {
     return Promise.resolve(readNvmeController(device, { root: this.#sysfsRoot }));
   }
 
-  /**
-   * The discovery log page of the discovery controller `device`, read
-   * through libnvme (bound to the device, nothing connected anew).
-   */
-  async discoveryLog(device: string, request: ConnectRequest): Promise<Uint8Array> {
-    using ctrl = this.#nvme.controller(request.host, request.target);
-    return await ctrl.discoveryLog(device);
+  /** The discovery log page of the discovery controller `device` (the admin passthrough). */
+  discoveryLog(device: string): Promise<Uint8Array> {
+    return readDiscoveryLog(device);
   }
 
   /**

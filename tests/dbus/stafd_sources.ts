@@ -17,6 +17,7 @@ import {
 import { deleteController } from "../../lib/kernel/fabrics_device.ts";
 import { Libnvme, type NvmeController } from "../../lib/kernel/libnvme.ts";
 import { decodeDiscoveryPage } from "../../lib/core/discovery_page.ts";
+import { readDiscoveryLog } from "../../lib/kernel/discovery_log_reader.ts";
 import { UdevMonitor } from "../../lib/kernel/udev_monitor.ts";
 import { discover } from "../libnvme_extra.ts";
 
@@ -118,7 +119,7 @@ export async function discoverySource(options: DiscoverySourceOptions): Promise<
     for (const [i, target] of targets.entries()) {
       const ctrl = ctrls[i];
       const entries = ctrl
-        ? decodeDiscoveryPage(await ctrl.ctrl.discoveryLog(ctrl.device)).entries
+        ? decodeDiscoveryPage(await readDiscoveryLog(ctrl.device)).entries
         : await discover(lib, host, target);
       pages.push({
         "discovery-controller": {

@@ -4,6 +4,7 @@
  * collected line by line, signals are sent for real.
  */
 import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
+import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
 import { LoggedProcess } from "./logged_process.ts";
 import { controllers, waitFor } from "./nvme_host.ts";
 
@@ -16,6 +17,8 @@ const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 export const TEST_TIMER_SCALE = "0.05";
 
 export interface StacdOptions {
+  /** stacd by default; stafd runs the same program under that name. */
+  program?: "stacd" | "stafd";
   confFile: string;
   runtimeDir: string;
   args?: string[];
@@ -32,6 +35,7 @@ export class StacdProcess extends LoggedProcess {
           "--no-check",
           "--frozen",
           `${root}main.ts`,
+          ...(options.program === "stafd" ? ["stafd"] : []),
           "-f",
           options.confFile,
           ...(options.args ?? []),
@@ -84,9 +88,13 @@ export function stacdConf(
   ].join("\n");
 }
 
-/** The live controllers' subsystem NQNs, sorted, with duplicates kept (so a duplicate shows). */
+/**
+ * The live I/O controllers' subsystem NQNs, sorted, with duplicates kept (so
+ * a duplicate shows). Discovery controllers (stafd's) are not counted.
+ */
 export function liveNqns(): string[] {
-  return controllers().filter((c) => c.state === "live").map((c) => c.subsysnqn).sort();
+  return controllers().filter((c) => c.state === "live" && c.subsysnqn !== DISCOVERY_NQN)
+    .map((c) => c.subsysnqn).sort();
 }
 
 /** Waits until the live controllers are exactly `nqns` (each once). */

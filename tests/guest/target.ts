@@ -100,6 +100,20 @@ export class NvmetTarget implements Disposable {
     this.#ports.delete(id);
   }
 
+  /**
+   * Adds a referral named `name` to port `portId`'s discovery log page,
+   * pointing at the discovery controller of `to` (nvmet's port referrals).
+   */
+  addReferral(portId: number, name: string, to: TargetPort): void {
+    const dir = `${this.root}/ports/${portId}/referrals/${name}`;
+    Deno.mkdirSync(dir);
+    writeAttr(`${dir}/addr_trtype`, to.trtype ?? "tcp");
+    writeAttr(`${dir}/addr_adrfam`, to.adrfam);
+    writeAttr(`${dir}/addr_traddr`, to.traddr);
+    writeAttr(`${dir}/addr_trsvcid`, String(to.trsvcid ?? 4420));
+    writeAttr(`${dir}/enable`, "1");
+  }
+
   /** Exposes subsystem `nqn` on port `portId`. */
   linkSubsystem(portId: number, nqn: string): void {
     Deno.symlinkSync(

@@ -81,3 +81,44 @@ Deno.test("the daemon refuses to start without /dev/nvme-fabrics, naming the mod
     /^stacd: \/dev\/nvme-fabrics not found: load the nvme-fabrics and nvme-tcp modules$/,
   );
 });
+
+Deno.test("main.ts stafd and stafctl are the other programs; stafd keeps its own words", async () => {
+  const help = await stacd(["stafd", "--help"], true);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: stafd \[OPTIONS\.\.\.\]/);
+  assert.doesNotMatch(help.stdout, /--finder/, "the one-process mode is stacd's");
+  const dir = await Deno.makeTempDir();
+  await Deno.chmod(dir, 0o755);
+  try {
+    const conf = `${dir}/stafd.conf`;
+    await Deno.writeTextFile(
+      conf,
+      `[Controllers]\ncontroller = transport=tcp;traddr=10.0.0.1;dhchap-secret=${KEY}\n`,
+      { mode: 0o600 },
+    );
+    await Deno.chown(conf, 65534, 65534);
+    const dump = await stacd(["stafd", "--dump-config", "-f", conf], true);
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.doesNotMatch(dump.stdout, /DHHC-1/);
+    const parsed = JSON.parse(dump.stdout);
+    assert.equal(parsed.Controllers.controller[0].nqn, "nqn.2014-08.org.nvmexpress.discovery");
+    assert.equal(
+      parsed["Discovery controller connection management"]["persistent-connections"],
+      true,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const ctl = await stacd(["stafctl", "--help"], true);
+  assert.equal(ctl.code, 0);
+  assert.match(ctl.stdout, /^Usage: stafctl /);
+  const badType = await stacd(["stafctl", "dlp", "-a", "10.0.0.1", "-s", "8009", "-t", "ib"], true);
+  assert.equal(badType.code, 2);
+  assert.match(badType.stderr, /-t\/--transport must be tcp, rdma, fc or loop/);
+});
+
+Deno.test("stafd refuses to run as nobody, in its own words", async () => {
+  const out = await stacd(["stafd"], true);
+  assert.equal(out.code, 1);
+  assert.equal(out.stderr.trim(), "stafd: must run as root");
+});
