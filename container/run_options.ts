@@ -23,6 +23,8 @@ export interface RunOptions {
   hostNetwork: boolean;
   hostPID: boolean;
   readOnlyRootFilesystem: boolean;
+  /** stacd's arguments, as the DaemonSet's container `args` (the one-process mode). */
+  args: string[];
   /** Where the configuration directory (a ConfigMap in Kubernetes) is mounted. */
   configDir: string;
   mounts: Mount[];
@@ -56,7 +58,7 @@ export interface PodmanRunOptions {
   name?: string;
   /** Remove the container when it exits (`--rm`), so that its name can be used again. */
   rm?: boolean;
-  /** Arguments to stacd (after the image: the ENTRYPOINT is stacd). */
+  /** Arguments to stacd after run-options.json's (the ENTRYPOINT is stacd). */
   args?: string[];
   /**
    * Replaces healthProbe.timeoutSeconds: for an emulated CPU (the test
@@ -94,6 +96,7 @@ export function podmanRunArgs(o: RunOptions, opts: PodmanRunOptions): string[] {
     `--health-timeout=${opts.healthTimeoutSeconds ?? p.timeoutSeconds}s`,
     `--health-retries=${p.failureThreshold}`,
     opts.image ?? o.image,
+    ...o.args,
     ...(opts.args ?? []),
   ];
 }

@@ -66,6 +66,9 @@ export async function startApp(o: AppOptions): Promise<App> {
   const timers = scaledTimers();
   const store = fileStore(o.runtimeDir);
   const status = new Latest<StacdStatus>();
+  // The in-process finder (one-process mode) reloads with stacd, and its
+  // stafd.conf is watched with stacd's files.
+  let finder: StafdApp | undefined;
   const daemon = new Daemon({ confFile: o.confFile, sysConfFile: o.sysConfFile }, {
     log,
     clock: systemClock,
@@ -77,6 +80,9 @@ export async function startApp(o: AppOptions): Promise<App> {
     bootConnections: o.bootConnections,
     ifaceOfAddress,
     publish: (s) => status.set(s),
+    companion: o.finder
+      ? { files: [o.finder.confFile], reload: () => finder?.reload() }
+      : undefined,
   }, { tron: o.tron });
   log.info(`Starting stacd ${VERSION} (${o.describe})`);
   if (o.bootConnections) {
@@ -105,7 +111,6 @@ export async function startApp(o: AppOptions): Promise<App> {
   const stac = keepOnBus("org.nvmexpress.stac", () => startStacService(model, { log }), { log });
   void stac.firstAttempt.then(bus.resolve);
   await started;
-  let finder: StafdApp | undefined;
   let stafd: { close(): Promise<void> } | undefined;
   if (o.finder) {
     if (!("discoveryLog" in kernel)) {
@@ -139,7 +144,6 @@ export async function startApp(o: AppOptions): Promise<App> {
     daemon,
     reload() {
       daemon.reload();
-      finder?.reload();
       stac.current?.emitTron(daemon.tron);
     },
     async stop() {

@@ -48,6 +48,12 @@ export interface DaemonDeps {
   bootConnections?: boolean;
   /** Hears what stacd shows of itself, at every change. */
   publish?: (status: StacdStatus) => void;
+  /**
+   * Another part's configuration (the in-process finder's stafd.conf):
+   * watched with stacd's files; `reload` is called with every reload of
+   * stacd's, whether a signal or a change of any watched file asked for it.
+   */
+  companion?: { files: readonly string[]; reload(): void };
 }
 
 /** The config soak timer, and stafd's pages waiting for it. */
@@ -80,7 +86,7 @@ export class Daemon {
     this.#deps = deps;
     this.#cliTron = options.tron ?? false;
     this.#configWatcher = new ConfigWatcher(
-      this.#configPaths,
+      [...this.#configPaths, ...deps.companion?.files ?? []],
       {
         clock: deps.clock,
         log: deps.log,
@@ -146,7 +152,10 @@ export class Daemon {
     await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.#deps.udev) this.#udevLoop = this.#followUdev(this.#deps.udev);
     // sys.conf may live elsewhere than stacd.conf (-f): both directories.
-    if (options.watchConfig ?? true) this.#configWatcher.start(this.#configPaths.map(dirOf));
+    if (options.watchConfig ?? true) {
+      const files = [...this.#configPaths, ...this.#deps.companion?.files ?? []];
+      this.#configWatcher.start([...new Set(files.map(dirOf))]);
+    }
     await Promise.all([pass, options.readyAfter?.catch(() => {})]);
     this.#deps.notifier.notify("READY=1", "STATUS=Running");
   }
@@ -185,6 +194,11 @@ export class Daemon {
     } finally {
       notifier.notify("READY=1");
       this.#publish();
+    }
+    try {
+      this.#deps.companion?.reload();
+    } catch (error) {
+      log.error(`Reload of the finder failed: ${(error as Error).message}`);
     }
   }
 

@@ -7,6 +7,7 @@
  * the Containerfile against both.
  */
 import assert from "node:assert/strict";
+import { parseStafdConfig } from "../../../lib/config/stafd_conf.ts";
 import { parseAllDocuments } from "yaml";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
@@ -104,10 +105,12 @@ Deno.test("daemonset.yaml runs stacd as run-options.json says", () => {
   );
 });
 
-Deno.test("daemonset.yaml's ConfigMap holds stacd.conf and sys.conf that stacd reads", () => {
+Deno.test("daemonset.yaml's ConfigMap holds stacd.conf, stafd.conf and sys.conf that stacd reads", () => {
   const cm = manifest().find((d) => d.kind === "ConfigMap") as { data: Record<string, string> };
-  assert.deepEqual(Object.keys(cm.data).sort(), ["stacd.conf", "sys.conf"]);
+  assert.deepEqual(Object.keys(cm.data).sort(), ["stacd.conf", "stafd.conf", "sys.conf"]);
   assert.match(cm.data["stacd.conf"]!, /^\[Controllers\]$/m);
+  const stafd = parseStafdConfig(cm.data["stafd.conf"]!, "stafd.conf");
+  assert.deepEqual(stafd.diagnostics.filter((d) => d.level !== "info"), []);
   assert.match(cm.data["sys.conf"]!, /^nqn = file:\/\/\/etc\/nvme\/hostnqn$/m);
 });
 
@@ -221,7 +224,8 @@ Deno.test("podmanRunArgs(): the bus only when asked, --rm, and stacd's arguments
   const plain = podmanRunArgs(o, { configDir: "/tmp/conf", args: ["--tron"] });
   assert.ok(!plain.join(" ").includes("/run/dbus"), "the bus is optional");
   assert.ok(!plain.includes("--rm"));
-  assert.deepEqual(plain.slice(-2), ["localhost/stacd:0.1.0", "--tron"]);
+  // The DaemonSet's arguments (the one-process mode), then the run's own.
+  assert.deepEqual(plain.slice(-3), ["localhost/stacd:0.1.0", "--finder", "--tron"]);
   const withBus = parsePodmanRun(podmanRunArgs(o, { configDir: "/c", dbus: true, rm: true }));
   assert.deepEqual(withBus.volumes.get("/run/dbus"), { source: "/run/dbus", readOnly: false });
   assert.ok(withBus.flags.has("--rm"));

@@ -335,3 +335,38 @@ Deno.test("a malformed sys.conf key: one load ERROR, one ERROR per controller th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the in-process finder reloads with stacd, and a change of its stafd.conf reloads both", async () => {
+  const dir = await Deno.makeTempDir();
+  const stafdConf = `${dir}/stafd.conf`;
+  await Deno.writeTextFile(stafdConf, "[Controllers]\n");
+  let reloads = 0;
+  const clock = new FakeClock();
+  const daemon = new Daemon({ confFile: `${dir}/stacd.conf`, sysConfFile: `${dir}/sys.conf` }, {
+    log: createLogger(new MemorySink()),
+    clock,
+    kernel: new FakeKernel(),
+    store: new MemoryStore(),
+    notifier: { notify() {} },
+    timers: { ...TIMERS },
+    load: () => ({ config: stacdConfig(""), sys: sysConfig(), diagnostics: [] }),
+    companion: { files: [stafdConf], reload: () => void reloads++ },
+  });
+  try {
+    await daemon.start();
+    daemon.reload();
+    assert.equal(reloads, 1, "SIGHUP's reload reaches the finder");
+    await Deno.writeTextFile(
+      stafdConf,
+      "[Controllers]\ncontroller = transport=tcp;traddr=10.0.0.1\n",
+    );
+    for (let i = 0; i < 100 && reloads < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      await clock.advance(TIMERS.configSoakMs);
+    }
+    assert.equal(reloads, 2, "a change of stafd.conf alone reloads");
+  } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
