@@ -81,7 +81,7 @@ Deno.test("the connector follows the in-process finder: unknown until every DC w
   assert.equal(pages?.[0]?.hostNqn, HOSTNQN);
 });
 
-Deno.test("the connector reads the finder's pages through stafd's reader: bad entries are dropped", async () => {
+Deno.test("the connector reads the finder's pages through stafd's reader: bad entries are dropped", () => {
   const bad = logEntry({ traddr: "10.0.0.1,nr_io_queues=1" });
   const f = fakeFinder({ dcs: [dc("10.0.0.1", [logEntry(), bad])] });
   const got: (DiscoveredPage[] | undefined)[] = [];
