@@ -263,3 +263,121 @@ interface Entry {
   traddr?: string;
   trsvcid?: string;
 }
+
+/** The keys of upstream 2.4.1's stafctl `ls` dicts. */
+const STAF_ID_KEYS = [...ID_KEYS];
+/** The keys of upstream 2.4.1's log page entries, as its stafctl prints them. */
+const ENTRY_KEYS = [
+  "adrfam",
+  "asqsz",
+  "cntlid",
+  "eflags",
+  "portid",
+  "subnqn",
+  "subtype",
+  "traddr",
+  "treq",
+  "trsvcid",
+  "trtype",
+];
+
+Deno.test({
+  name:
+    "our stafd feeds upstream's stacd, which connects every subsystem; upstream's stafctl reads our stafd",
+  ignore: !debian13,
+  fn: async () => {
+    using t = createTarget({ subsystems: 6, ports: [LOOPBACK_PORT] });
+    await using _controllers = { [Symbol.asyncDispose]: deleteAllControllers };
+    await using bus = await startPrivateBus({ policies: DEBIAN_POLICIES });
+    const env = { DBUS_SYSTEM_BUS_ADDRESS: bus.address };
+    const dir = await Deno.makeTempDir({ prefix: "stafd-upstream-" });
+    await Deno.writeTextFile(
+      `${dir}/stafd.conf`,
+      `[Controllers]\ncontroller = transport=tcp;traddr=${LOOPBACK_PORT.traddr};trsvcid=${LOOPBACK_PORT.trsvcid}\n`,
+    );
+    await Deno.writeTextFile(`${dir}/stacd.conf`, stacdConf([]));
+    const started = performance.now();
+    await using stafd = new StacdProcess({
+      program: "stafd",
+      confFile: `${dir}/stafd.conf`,
+      runtimeDir: `${dir}/stafd-run`,
+      env,
+    });
+    await using stacd = new LoggedProcess(
+      new Deno.Command("python3", {
+        args: ["/usr/sbin/stacd", "-f", `${dir}/stacd.conf`],
+        env: { ...env, RUNTIME_DIRECTORY: `${dir}/stacd-run` },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn(),
+    );
+    const want = [...t.nqns].sort().join("\n");
+    await waitFor(
+      () => [...liveIo().keys()].sort().join("\n") === want || undefined,
+      `upstream's stacd connecting the ${t.nqns.length} subsystems our stafd discovers`,
+      WAIT_MS,
+    ).catch((error) => {
+      throw new Error(
+        `${error.message}\n---- stafd ----\n${stafd.log}\n---- stacd ----\n${stacd.log}`,
+      );
+    });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    console.log(
+      `our stafd, upstream's stacd: all ${t.nqns.length} subsystems live after ${seconds} s`,
+    );
+
+    const stafctl = async (args: string[], asNobody = false) => {
+      const r = await run(["stafctl", ...args], { env, asNobody });
+      const who = asNobody ? "nobody" : "root";
+      assert.doesNotMatch(r.stderr, /Traceback/, `stafctl ${args.join(" ")} as ${who}`);
+      assert.equal(r.code, 0, `stafctl ${args.join(" ")} as ${who}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const dc = ["-a", LOOPBACK_PORT.traddr, "-s", String(LOOPBACK_PORT.trsvcid)];
+    const commands = [["ls"], ["ls", "-d"], ["status"], ["adlp", "-d"], ["dlp", ...dc]];
+    const who = [false, true].flatMap((asNobody) => commands.map((args) => ({ args, asNobody })));
+    const printed = await Promise.all(who.map((w) => stafctl(w.args, w.asNobody)));
+    for (const text of printed) assert.doesNotMatch(text, /DHHC-1|NVMeTLSkey/);
+    const values = await pythonValue(`[${printed.join(",\n")}]`) as unknown[];
+    const byCommand = (i: number) => values.filter((_, j) => j % commands.length === i);
+    const dcDevice = controllers().find((c) => c.subsysnqn === DISCOVERY_NQN)?.name;
+
+    for (const ls of byCommand(0) as Record<string, string>[][]) {
+      assert.equal(ls.length, 1);
+      assert.deepEqual(Object.keys(ls[0]!).sort(), STAF_ID_KEYS);
+      assert.equal(ls[0]!.device, dcDevice);
+      assert.equal(ls[0]!.subsysnqn, DISCOVERY_NQN);
+    }
+    for (const ls of byCommand(1) as Record<string, string>[][]) {
+      assert.equal(ls[0]!.connected, "True");
+      assert.equal(ls[0]!.cntrltype, "discovery");
+    }
+    for (const status of byCommand(2) as Record<string, unknown>[]) {
+      assert.equal(status.hostnqn, hostIdentity().hostnqn);
+      const merged = status.controllers as Record<string, unknown>[];
+      assert.equal(merged.length, 1);
+      const pages = merged[0]!.log_pages as Record<string, string>[];
+      const nvme = pages.filter((e) => e.subtype === "nvme");
+      assert.deepEqual(nvme.map((e) => e.subnqn).sort(), [...t.nqns].sort());
+    }
+    for (const adlp of byCommand(3) as Record<string, unknown>[][]) {
+      const entries = adlp[0]!["log-pages"] as Record<string, string>[];
+      for (const e of entries) assert.deepEqual(Object.keys(e).sort(), ENTRY_KEYS);
+    }
+    for (const dlp of byCommand(4) as Record<string, string>[][]) {
+      assert.deepEqual(
+        dlp.filter((e) => e.subtype === "nvme").map((e) => e.subnqn).sort(),
+        [...t.nqns].sort(),
+      );
+    }
+
+    assert.equal((await stafctl(["tron"])).trim(), "tron = True");
+    await stafd.waitForLog(/tron on/);
+    assert.equal((await stafctl(["troff"])).trim(), "tron = False");
+    const refused = await run(["stafctl", "tron"], { env, asNobody: true });
+    assert.notEqual(refused.code, 0);
+    assert.doesNotMatch(refused.stderr, /Traceback/);
+    assert.doesNotMatch(stacd.log, /Traceback/, stacd.log);
+  },
+});
