@@ -3,6 +3,9 @@
  * with 8 subsystems on 127.0.0.1:4420, writes a stacd.conf listing them,
  * starts `main.ts --tron`, shows it connecting, reloads with a changed
  * config (SIGHUP), stops it (SIGTERM) and shows that the connections stay.
+ * Then discovery does the connecting: `main.ts --finder` with a stafd.conf
+ * naming only the target's discovery controller connects every subsystem
+ * it lists, and one added on the target arrives by the kernel's AEN.
  */
 import { STACD_RUN_ENV, STACD_RUN_FLAGS } from "../../build/permissions.ts";
 import { controllers, deleteAllControllers, waitFor } from "./nvme_host.ts";
@@ -50,4 +53,43 @@ stacd.kill("SIGTERM");
 const status = await stacd.status;
 show(`stacd stopped (exit ${status.code}); connections stay in the kernel`);
 await deleteAllControllers();
-Deno.exit(status.code);
+if (status.code !== 0) Deno.exit(status.code);
+
+// Part 2: discovery. stacd.conf lists nothing; stafd.conf names the DC.
+await Deno.writeTextFile(confFile, "[Controllers]\n");
+const stafdConf = `${dir}/stafd.conf`;
+await Deno.writeTextFile(
+  stafdConf,
+  "[Controllers]\ncontroller = transport=tcp;traddr=127.0.0.1;trsvcid=4420\n",
+);
+console.log("\n---- stacd --finder: stafd.conf names only the discovery controller ----");
+const both = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    ...STACD_RUN_FLAGS,
+    "--no-check",
+    `${root}main.ts`,
+    "--finder",
+    "--stafd-conf",
+    stafdConf,
+    "-f",
+    confFile,
+  ],
+  env: { ...STACD_RUN_ENV, RUNTIME_DIRECTORY: `${dir}/run2`, STACD_TEST_TIMER_SCALE: "0.2" },
+}).spawn();
+const ioLive = (n: number) => () =>
+  controllers().filter((c) => c.state === "live" && !c.subsysnqn.endsWith(".discovery"))
+      .length === n || undefined;
+await waitFor(ioLive(8), "8 discovered controllers live", 60_000);
+show("the finder read the discovery log page; stacd connected its 8 subsystems");
+const added = "nqn.2026-11.io.test:s9";
+t.target.createSubsystem(added);
+t.target.linkSubsystem(LOOPBACK_PORT.id, added);
+console.log(`\n---- ${added} added on the target; no configuration change ----`);
+await waitFor(ioLive(9), "the added subsystem live", 60_000);
+show("the kernel's AEN reached the finder; stacd connected the new subsystem");
+both.kill("SIGTERM");
+const second = await both.status;
+await deleteAllControllers();
+t.target.removeSubsystem(added);
+Deno.exit(second.code);
