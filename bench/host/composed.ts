@@ -1,7 +1,8 @@
 /**
- * Starts bench/hos./stacd_without_kernel.ts as its own process on a private
+ * Starts bench/host/stacd_without_kernel.ts as its own process on a private
  * bus, for the benches that look at stacd from outside: its D-Bus latency,
- * memory, start-up and idle cost.
+ * memory, start-up and idle cost. The finder's benches start
+ * bench/host/stafd_without_kernel.ts the same way (`program`).
  */
 import { RUNTIME_FLAGS, STACD_RUN_ENV, V8_FLAGS } from "../../build/permissions.ts";
 import { delay } from "./stats.ts";
@@ -26,9 +27,14 @@ export interface ComposedOptions {
   busAddress: string;
   /** V8 flags; default stacd's own (build/permissions.ts). */
   v8Flags?: readonly string[];
+  /**
+   * Another composed program than stacd: its entry, its arguments after DIR
+   * (in place of CONTROLLERS) and the name of its log file in DIR.
+   */
+  program?: { entry: string; args: readonly string[]; log: string };
 }
 
-/** Spawns the composed stacd; its log goes to `${dir}/stacd.log`. */
+/** Spawns the composed stacd (or `program`); its log goes to `${dir}/stacd.log` (or `log`). */
 export async function spawnComposed(options: ComposedOptions): Promise<ComposedStacd> {
   const dir = await Deno.makeTempDir({ prefix: "stacd-bench-" });
   const v8Flags = options.v8Flags ?? V8_FLAGS;
@@ -39,9 +45,9 @@ export async function spawnComposed(options: ComposedOptions): Promise<ComposedS
       "--allow-all",
       ...RUNTIME_FLAGS,
       ...flags,
-      ENTRY,
+      options.program?.entry ?? ENTRY,
       dir,
-      String(options.controllers),
+      ...options.program?.args ?? [String(options.controllers)],
     ],
     env: { ...STACD_RUN_ENV, DBUS_SYSTEM_BUS_ADDRESS: options.busAddress, NO_COLOR: "1" },
     stdin: "null",
@@ -56,8 +62,9 @@ export async function spawnComposed(options: ComposedOptions): Promise<ComposedS
     while (!stderr.includes("ready\n")) {
       const { value, done } = await reader.read();
       if (done) {
-        const log = await Deno.readTextFile(`${dir}/stacd.log`).catch(() => "");
-        throw new Error(`composed stacd exited before ready: ${stderr}\n${log.slice(-2000)}`);
+        const logFile = `${dir}/${options.program?.log ?? "stacd.log"}`;
+        const log = await Deno.readTextFile(logFile).catch(() => "");
+        throw new Error(`composed program exited before ready: ${stderr}\n${log.slice(-2000)}`);
       }
       stderr += value;
     }

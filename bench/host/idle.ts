@@ -11,7 +11,7 @@
 import { startPrivateBus } from "../../tests/dbus/private_bus.ts";
 import { voluntarySwitches, wakeups } from "../idle_wakeups.ts";
 import type { Figure } from "../guest/common.ts";
-import { spawnComposed } from "./composed.ts";
+import { type ComposedStacd, spawnComposed } from "./composed.ts";
 import { delay } from "./stats.ts";
 
 /** How long after "ready" the measurement starts. */
@@ -36,18 +36,28 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerSecond;
 }
 
-async function idleOne(controllers: number, seconds: number): Promise<Figure[]> {
+/** A composed process started for a measurement, on the private bus at `busAddress`. */
+export type SpawnComposed = (busAddress: string) => Promise<ComposedStacd>;
+
+/**
+ * Wake-ups and CPU time of the process `spawn` starts, left alone for
+ * `seconds` once it has settled; `label` starts the figures' names.
+ */
+export async function idleFigures(
+  label: string,
+  spawn: SpawnComposed,
+  seconds: number,
+): Promise<Figure[]> {
   await using bus = await startPrivateBus();
-  await using stacd = await spawnComposed({ controllers, busAddress: bus.address });
-  await stacd.ready;
+  await using daemon = await spawn(bus.address);
+  await daemon.ready;
   await delay(SETTLE_MS);
-  const cpuBefore = cpuMs(stacd.pid);
-  const before = contextSwitches(stacd.pid);
+  const cpuBefore = cpuMs(daemon.pid);
+  const before = contextSwitches(daemon.pid);
   await delay(seconds * 1000);
-  const woke = wakeups(before, contextSwitches(stacd.pid)).filter((t) => t.wakeups > 0);
-  const cpu = cpuMs(stacd.pid) - cpuBefore;
+  const woke = wakeups(before, contextSwitches(daemon.pid)).filter((t) => t.wakeups > 0);
+  const cpu = cpuMs(daemon.pid) - cpuBefore;
   const total = woke.reduce((n, t) => n + t.wakeups, 0);
-  const label = `idle ${seconds} s, ${controllers.toLocaleString("en")} ctrls`;
   if (woke.length > 0) {
     console.log(`  ${label}: ${woke.map((t) => `${t.thread} ${t.wakeups}`).join(", ")}`);
   }
@@ -55,6 +65,14 @@ async function idleOne(controllers: number, seconds: number): Promise<Figure[]> 
     { name: `${label}: wake-ups`, value: total, unit: "", target: "0", pass: total === 0 },
     { name: `${label}: CPU time`, value: cpu, unit: "ms" },
   ];
+}
+
+function idleOne(controllers: number, seconds: number): Promise<Figure[]> {
+  return idleFigures(
+    `idle ${seconds} s, ${controllers.toLocaleString("en")} ctrls`,
+    (busAddress) => spawnComposed({ controllers, busAddress }),
+    seconds,
+  );
 }
 
 export async function benchIdle(seconds = IDLE_S): Promise<Figure[]> {

@@ -10,7 +10,7 @@
 import { startPrivateBus } from "../../tests/dbus/private_bus.ts";
 import type { Figure } from "../guest/common.ts";
 import { anonymousMb, rssMb, spawnComposed } from "./composed.ts";
-import { SETTLE_MS } from "./idle.ts";
+import { SETTLE_MS, type SpawnComposed } from "./idle.ts";
 import { delay } from "./stats.ts";
 
 const TARGET_MB = 60;
@@ -27,41 +27,59 @@ interface Reading {
   anonymous: number;
 }
 
-async function oneRun(controllers: number): Promise<Reading> {
+async function oneRun(spawn: SpawnComposed): Promise<Reading> {
   await using bus = await startPrivateBus();
-  await using stacd = await spawnComposed({ controllers, busAddress: bus.address });
-  await stacd.ready;
-  const atReady = rssMb(stacd.pid);
+  await using daemon = await spawn(bus.address);
+  await daemon.ready;
+  const atReady = rssMb(daemon.pid);
   await delay(SETTLE_MS);
-  return { atReady, settled: rssMb(stacd.pid), anonymous: anonymousMb(stacd.pid) };
+  return { atReady, settled: rssMb(daemon.pid), anonymous: anonymousMb(daemon.pid) };
 }
 
-async function rssAfterSettling(controllers: number): Promise<Figure[]> {
-  const runs = await Promise.all(Array.from({ length: RUNS }, () => oneRun(controllers)));
+/**
+ * RSS and private memory of RUNS processes `spawn` starts side by side, each
+ * read SETTLE_MS after it was ready; `what` ends the figures' names ("1,000
+ * ctrls"); `targetMb` is the RSS target, if any.
+ */
+export async function rssFigures(
+  what: string,
+  spawn: SpawnComposed,
+  targetMb?: number,
+): Promise<Figure[]> {
+  const runs = await Promise.all(Array.from({ length: RUNS }, () => oneRun(spawn)));
   const median = (pick: (r: Reading) => number) =>
     runs.map(pick).sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
   const settled = median((r) => r.settled);
   const shown = (pick: (r: Reading) => number) => runs.map((r) => pick(r).toFixed(1)).join(", ");
   console.log(
-    `  RSS, ${controllers} controllers (${RUNS} runs): ${shown((r) => r.atReady)} MB when ready, ` +
+    `  RSS, ${what} (${RUNS} runs): ${shown((r) => r.atReady)} MB when ready, ` +
       `${shown((r) => r.settled)} MB ${SETTLE_MS / 1000} s later`,
   );
-  const count = controllers.toLocaleString("en");
+  const target = targetMb === undefined
+    ? {}
+    : { target: `< ${targetMb} MB`, pass: settled < targetMb };
   return [
     {
-      name: `idle RSS, ${count} ctrls (median of ${RUNS}, after ${SETTLE_MS / 1000} s)`,
+      name: `idle RSS, ${what} (median of ${RUNS}, after ${SETTLE_MS / 1000} s)`,
       value: settled,
       unit: "MB",
-      target: `< ${TARGET_MB} MB`,
-      pass: settled < TARGET_MB,
+      ...target,
     },
     // RSS includes ~40 MB of the deno executable's code pages, shared with every Deno process.
     {
-      name: `idle private (anonymous) memory, ${count} ctrls`,
+      name: `idle private (anonymous) memory, ${what}`,
       value: median((r) => r.anonymous),
       unit: "MB",
     },
   ];
+}
+
+function rssAfterSettling(controllers: number): Promise<Figure[]> {
+  return rssFigures(
+    `${controllers.toLocaleString("en")} ctrls`,
+    (busAddress) => spawnComposed({ controllers, busAddress }),
+    TARGET_MB,
+  );
 }
 
 export async function benchMemory(): Promise<Figure[]> {
