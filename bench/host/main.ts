@@ -1,13 +1,16 @@
 /**
- * The host benchmarks: stacd without a kernel (a BenchKernel composed in
- * code), run on the host where timings are not slowed down by emulation.
+ * The host benchmarks: stacd and stafd without a kernel (a BenchKernel
+ * composed in code), run on the host where timings are not slowed down by
+ * emulation.
  * The timed ones run one after another; memory and idle mostly wait, so
  * they run side by side (about 110 s).
  *
  *   deno run -A bench/host/main.ts [reconcile_scale] [dbus_latency] [startup] [memory] [idle]
+ *     [finder_page]
  */
 import type { Figure } from "../guest/common.ts";
 import { benchDbusLatency } from "./dbus_latency.ts";
+import { benchFinderPage } from "./finder_page.ts";
 import { benchIdle } from "./idle.ts";
 import { benchMemory } from "./memory.ts";
 import { benchReconcileScale } from "./reconcile_scale.ts";
@@ -20,6 +23,7 @@ export const HOST_BENCHES: Record<string, () => Promise<Figure[]>> = {
   startup: benchStartup,
   memory: benchMemory,
   idle: benchIdle,
+  finder_page: benchFinderPage,
 };
 
 /** Benches that measure a process left alone: safe to run side by side. */
