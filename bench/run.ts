@@ -1,15 +1,15 @@
 /**
  * The benchmark entry (`deno task bench`): runs the host benchmarks (stacd
  * without a kernel: reconcile at scale, D-Bus latency, start-up, memory,
- * idle cost; the finder: a 1,000-entry page to get_all_log_pages' JSON),
- * then boots the test guest once for the in-guest ones
+ * idle cost; the finder: a 1,000-entry page to get_all_log_pages' JSON,
+ * memory and idle cost with 8 DCs), then boots the test guest once for the in-guest ones
  * (connects against the kernel), prints one table with the targets and
  * writes it to out/bench.json (and out/bench.md, for the README).
  *
  *   deno task bench                     everything (about 25 minutes)
  *   deno task bench host | guest        one part
  *   deno task bench idle converge ...   named benchmarks (host or guest)
- *   deno task bench finder_page           the finder's page bench
+ *   deno task bench finder_page finder_memory finder_idle   the finder's
  * The guest part runs on both platforms (Debian 12 / 6.1, Debian 13 / 6.12),
  * or on the one $GUEST_PLATFORM names.
  */
