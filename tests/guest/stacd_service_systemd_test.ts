@@ -18,6 +18,7 @@ import { controllers, deleteAllControllers } from "./nvme_host.ts";
 import { stacdConf, waitForLiveSet } from "./stacd_process.ts";
 import { createTarget, LOOPBACK_PORT } from "./target.ts";
 import { unitSandbox, x86_64Syscalls } from "./unit_sandbox.ts";
+import { delay, ok, poll, showUnit, systemctl } from "./systemd_kit.ts";
 
 if (Deno.readTextFileSync("/proc/1/comm").trim() !== "systemd") {
   throw new Error(
@@ -45,57 +46,11 @@ const SECOND_TEXT = stacdConf(SECOND, {
   controllers: "this line is not an option\nblacklist = transport=tcp;traddr=192.0.2.1",
 });
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(cmd: string, ...args: string[]): Promise<Ran> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null" }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
-
-/** Runs `cmd`, throws with its output unless it exits 0; returns stdout. */
-async function ok(cmd: string, ...args: string[]): Promise<string> {
-  const r = await run(cmd, ...args);
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  }
-  return r.stdout;
-}
-
-const systemctl = (...args: string[]) => ok("systemctl", ...args);
-
-/** `systemctl show stacd -p ...`; a property shown on several lines is joined with "\n". */
-async function show(...properties: string[]): Promise<Record<string, string>> {
-  const text = await systemctl("show", UNIT, ...properties.flatMap((p) => ["-p", p]));
-  const shown: Record<string, string> = {};
-  for (const line of text.split("\n").filter(Boolean)) {
-    const eq = line.indexOf("=");
-    const [key, value] = [line.slice(0, eq), line.slice(eq + 1)];
-    shown[key] = key in shown ? `${shown[key]}\n${value}` : value;
-  }
-  return shown;
-}
+const show = (...properties: string[]) => showUnit(UNIT, ...properties);
 
 async function mainPid(): Promise<number> {
   return Number((await show("MainPID")).MainPID);
 }
-
-/** Polls async `probe` every 200 ms until it returns something other than undefined. */
-async function poll<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 90_000) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
-    await delay(200);
-  }
-}
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 let installed: Promise<void> | undefined;
