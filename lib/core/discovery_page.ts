@@ -166,13 +166,12 @@ function decodeEntry(e: Uint8Array): DiscoveryLogEntry | string {
 function printable(field: Uint8Array): string | { byte: number } {
   const nul = field.indexOf(0);
   const used = nul < 0 ? field : field.subarray(0, nul);
-  let text = "";
-  for (const byte of used) {
-    if (byte < 0x20 || byte > 0x7e) return { byte };
-    text += String.fromCharCode(byte);
-  }
-  return text.trimEnd();
+  for (const byte of used) if (byte < 0x20 || byte > 0x7e) return { byte };
+  return ascii.decode(used).trimEnd();
 }
+
+/** Printable ASCII only reaches it (checked first), for which latin1 is exact. */
+const ascii = new TextDecoder("latin1");
 
 function hex(byte: number): string {
   return byte.toString(16).padStart(2, "0");

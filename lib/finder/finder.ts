@@ -156,7 +156,8 @@ export class Finder {
   #stopped = false;
   /** The desired set's reports of the last pass: each is logged when it first appears. */
   #reported = new Set<string>();
-  #savedText = "";
+  /** The cache's content changed since it was saved (a page read, a DC gone). */
+  #unsaved = false;
 
   constructor(deps: FinderDeps) {
     this.#deps = deps;
@@ -285,6 +286,7 @@ export class Finder {
       if (desired.has(dc.key)) continue;
       this.#dcs.delete(dc.key);
       this.#dispose(dc);
+      this.#unsaved ||= dc.entries !== undefined;
       removed++;
     }
     if (removed > 0) this.#deps.onRemoved?.();
@@ -451,6 +453,7 @@ export class Finder {
       dc.fetch.error = undefined;
       const before = dc.entries?.length;
       dc.entries = result.entries;
+      this.#unsaved = true;
       log.debug(
         `${dc.spec.id} | ${device} - Log page read: ${result.entries.length} entries` +
           (before === undefined ? "" : ` (was ${before})`),
@@ -501,7 +504,6 @@ export class Finder {
       dc.entries = e.entries;
       this.#dcs.set(e.key, dc);
     }
-    this.#savedText = encodePageCache(this.#cacheEntries());
   }
 
   #cacheEntries(): PageCacheEntry[] {
@@ -518,14 +520,13 @@ export class Finder {
     );
   }
 
+  /** Saves the cache when its content changed: encoding it costs as much as the pages are big. */
   async #save(): Promise<void> {
     const store = this.#deps.store;
-    if (!store) return;
-    const text = encodePageCache(this.#cacheEntries());
-    if (text === this.#savedText) return;
+    if (!store || !this.#unsaved) return;
     try {
-      await store.save(text);
-      this.#savedText = text;
+      await store.save(encodePageCache(this.#cacheEntries()));
+      this.#unsaved = false;
     } catch (error) {
       this.#deps.log.warning(`Cannot save the page cache: ${(error as Error).message}`);
     }

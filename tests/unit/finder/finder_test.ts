@@ -354,3 +354,21 @@ Deno.test("an excluded referral is not followed; a referral to itself is one DC"
   assert.equal(t.dc(DC1)?.origin, "configured");
   assert.equal(t.dc(DC1)?.tid.hostNqn, HOSTNQN);
 });
+
+Deno.test("the page cache is written when a page or the set changed, not by every pass", async () => {
+  const t = setup([dcLine(DC1), dcLine(DC2)]);
+  t.kernel.pages.set(DC1, [logEntry()]);
+  await t.start();
+  await settle();
+  const saves = t.store.saves.length;
+  assert.ok(saves >= 1);
+  t.finder.udevEvent(uevent("remove", "nvme99"));
+  await t.clock.advance(FINDER_TIMERS.settleMs);
+  await settle();
+  assert.equal(t.store.saves.length, saves, "a pass that changed nothing wrote nothing");
+  t.finder.setInputs(t.inputs([dcLine(DC1)]));
+  await settle();
+  // The DC gone, then the reload's re-read of DC1: written for both.
+  assert.ok(t.store.saves.length > saves, "a DC gone: written");
+  assert.equal(decodePageCache(t.store.text!).entries.length, 1);
+});
