@@ -37,6 +37,8 @@ export const LIBNVME_SYMBOLS = {
   },
   // void nvme_ctrl_set_dhchap_key(nvme_ctrl_t c, const char *key);  (controller key)
   nvme_ctrl_set_dhchap_key: { parameters: ["pointer", "buffer"], result: "void" },
+  // void nvme_ctrl_set_discovery_ctrl(nvme_ctrl_t c, bool discovery);  (a unique TP8013 NQN's DC)
+  nvme_ctrl_set_discovery_ctrl: { parameters: ["pointer", "bool"], result: "void" },
   // void nvmf_default_config(struct nvme_fabrics_config *cfg);
   nvmf_default_config: { parameters: ["buffer"], result: "void" },
   // int nvmf_add_ctrl(nvme_host_t h, nvme_ctrl_t c, const struct nvme_fabrics_config *cfg);

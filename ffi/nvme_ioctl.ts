@@ -3,8 +3,9 @@
  * `struct nvme_passthru_cmd` and NVME_IOCTL_ADMIN_CMD, stable uapi on
  * every kernel stafd runs on. stafd issues Get Log Page through it itself
  * (lib/kernel/discovery_log_reader.ts) to decide the Retain Asynchronous
- * Event bit of each read: libnvme's reader keeps it set, which leaves the
- * target's "discovery log changed" event masked after the first one.
+ * Event bit of each read: libnvme 1.3's reader (Debian 12) keeps it set,
+ * which leaves the target's "discovery log changed" event masked after
+ * the first one (later libnvme clears it on its last read).
  */
 import { storePointer } from "./pointers.ts";
 

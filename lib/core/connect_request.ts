@@ -38,6 +38,11 @@ export interface FabricsOptions {
   duplicateConnect?: boolean;
   /** Controller key for bidirectional DH-HMAC-CHAP. */
   dhchapCtrlKey?: string;
+  /**
+   * A discovery controller: with a unique (TP8013) NQN the kernel must be
+   * told (`discovery`); with the well-known NQN it knows by itself.
+   */
+  discovery?: boolean;
 }
 
 export interface ConnectRequest {
@@ -127,7 +132,8 @@ export function kernelOptionString({ target, host, options = {} }: ConnectReques
   parts.push(`hostnqn=${host.hostnqn}`);
   // An empty `hostid=` is refused by the kernel (EINVAL); left out, the kernel picks one.
   if (host.hostid) parts.push(`hostid=${host.hostid}`);
-  const discovery = target.subsysnqn === DISCOVERY_NQN;
+  const discovery = target.subsysnqn === DISCOVERY_NQN || options.discovery === true;
+  if (discovery && target.subsysnqn !== DISCOVERY_NQN) parts.push("discovery");
   if (!discovery && host.dhchapKey) parts.push(`dhchap_secret=${host.dhchapKey}`);
   if (!discovery && options.dhchapCtrlKey) {
     parts.push(`dhchap_ctrl_secret=${options.dhchapCtrlKey}`);

@@ -84,7 +84,7 @@ export function createStafModel(options: StafModelOptions): StafModel {
     "connect attempts": String(dc.attempts),
     "retry connect timer": runningTimerText(dc.retry, dc.lastDelayMs, clock.now()),
     origin: dc.origin,
-    "log page entries": dc.entries === undefined ? "unknown" : String(dc.entries.length),
+    "log page entries": !dc.known ? "unknown" : String(dc.entries?.length ?? 0),
     "log page failures": String(dc.fetchFailures),
   });
 

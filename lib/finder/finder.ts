@@ -13,7 +13,7 @@
  *
  * A DC's entries are kept while it reconnects and when a read fails: only
  * removing the DC from the set removes them. A DC never read is "unknown",
- * never empty.
+ * not empty, until its first read fails or its second connect does.
  */
 import type { Clock, Timer } from "../clock.ts";
 import type { SysConfig } from "../config/sys_conf.ts";
@@ -64,6 +64,12 @@ export const FINDER_TIMERS: Readonly<FinderTimers> = {
   settleMs: 500,
 };
 
+/** How long stopping waits for connects and disconnects in flight. */
+export const STOP_WAIT_MS = 10_000;
+
+/** The pause after a pass that failed (stacd's reconciler's too). */
+export const FAILED_PASS_BACKOFF_MS = 3_000;
+
 /** The kernel's "discovery log page changed" asynchronous event, as udev reports it. */
 export const AEN_DISCOVERY_LOG_CHANGED = 0x70f002;
 
@@ -72,6 +78,13 @@ export const AEN_DISCOVERY_LOG_CHANGED = 0x70f002;
  * thousands of referrals must not make the host connect thousands of DCs.
  */
 export const MAX_REFERRED_DCS = 64;
+
+/**
+ * Entries all pages together may hold: about 2.5 MB of get_all_log_pages
+ * JSON, far below what stacd reads whole (16 MiB), and still 8 full arrays
+ * of 1,000 subsystems. A page that would go over is refused.
+ */
+export const MAX_TOTAL_ENTRIES = 8192;
 
 /** What the configuration says: the finder's input. */
 export interface FinderInputs {
@@ -92,8 +105,15 @@ export interface DcSnapshot {
   readonly attempts: number;
   readonly retry?: TimerState;
   readonly lastDelayMs: number;
-  /** The last page read; undefined while never read (unknown, not empty). */
+  /** The last page read; undefined while never read. */
   readonly entries?: readonly DiscoveryLogEntry[];
+  /**
+   * False while a DC never read may still answer (unknown, not empty): until
+   * its first read fails or its second connect does. After that, a DC that
+   * does not answer counts as listing nothing, so that one dead DC cannot
+   * hold up what the others discover.
+   */
+  readonly known: boolean;
   /** Failed reads since the last good one, and the last one's reason. */
   readonly fetchFailures: number;
   readonly fetchError?: string;
@@ -128,7 +148,10 @@ interface Dc extends ManagedController {
 type Outcome = { device: string } | { error: unknown };
 type Read = { entries: DiscoveryLogEntry[]; problems: string[] } | { error: unknown };
 
-/** Options a discovery connection takes: no I/O queue, as libnvme sends for one. */
+/**
+ * Options a discovery connection takes: no I/O queue and no DH-HMAC-CHAP
+ * key (upstream's libnvme sends none to a DC either).
+ */
 const DC_OPTIONS = [
   "hdrDigest",
   "dataDigest",
@@ -136,7 +159,6 @@ const DC_OPTIONS = [
   "reconnectDelay",
   "ctrlLossTmo",
   "disableSqflow",
-  "dhchapCtrlKey",
 ] as const;
 
 export class Finder {
@@ -148,6 +170,8 @@ export class Finder {
   /** Devices whose page udev said changed (AEN) or that the kernel reconnected. */
   readonly #reread = new Set<string>();
   readonly #disposing = new Map<string, Promise<void>>();
+  /** The DCs being disposed of, until their disconnect is done. */
+  readonly #leaving = new Set<Dc>();
   #inputs: FinderInputs | undefined;
   #requested: { dueMs: number; reasons: Set<string> } | undefined;
   #timer: { timer: Timer; dueMs: number } | undefined;
@@ -158,6 +182,12 @@ export class Finder {
   #reported = new Set<string>();
   /** The cache's content changed since it was saved (a page read, a DC gone). */
   #unsaved = false;
+  /** A reload asked the DCs that gave up to try again. */
+  #kick = false;
+  /** After a failed pass, the next waits until then (clock time). */
+  #backoffUntil = 0;
+  /** What a pass has to tell (page reads, DCs gone): told once its snapshot is published. */
+  #events: (() => void)[] = [];
 
   constructor(deps: FinderDeps) {
     this.#deps = deps;
@@ -177,8 +207,9 @@ export class Finder {
   /** A reload: new inputs, applied by the next pass. */
   setInputs(inputs: FinderInputs): void {
     this.#inputs = inputs;
-    // Upstream re-reads every connected DC's page on a reload.
+    // Upstream re-reads every connected DC's page on a reload; one that gave up tries again.
     for (const dc of this.#dcs.values()) if (dc.device) this.#reread.add(dc.device);
+    this.#kick = true;
     this.requestPass(0, "reload");
   }
 
@@ -231,7 +262,12 @@ export class Finder {
         try {
           await this.#pass();
         } catch (error) {
+          // As the reconciler: the next pass comes after a pause (a failing
+          // sysfs read must not spin), whatever asked for one meanwhile.
           this.#deps.log.error(`Finder pass failed: ${(error as Error).message}`);
+          this.#backoffUntil = this.#deps.clock.now() + FAILED_PASS_BACKOFF_MS;
+          this.requestPass(FAILED_PASS_BACKOFF_MS, "retry after a failed pass");
+          this.#events = [];
         }
       } while (this.#again && !this.#stopped);
       this.#running = undefined;
@@ -248,7 +284,14 @@ export class Finder {
     this.#stopped = true;
     this.#timer?.timer.cancel();
     await this.#running;
-    await Promise.allSettled([...this.#inFlight.values(), ...this.#disposing.values()]);
+    // A connect to a dead DC can take minutes: stopping waits a bounded time.
+    const waited = Promise.allSettled([...this.#inFlight.values(), ...this.#disposing.values()]);
+    let timer: Timer | undefined;
+    await Promise.race([
+      waited,
+      new Promise((r) => timer = this.#deps.clock.after(STOP_WAIT_MS, () => r(undefined))),
+    ]);
+    timer?.cancel();
     for (const [dc, outcome] of this.#returned) {
       if ("device" in outcome) dc.device = outcome.device;
     }
@@ -289,7 +332,7 @@ export class Finder {
       this.#unsaved ||= dc.entries !== undefined;
       removed++;
     }
-    if (removed > 0) this.#deps.onRemoved?.();
+    if (removed > 0) this.#events.push(() => this.#deps.onRemoved?.());
 
     for (const d of desired.values()) {
       const dc = this.#dcs.get(d.key);
@@ -301,7 +344,14 @@ export class Finder {
       }
     }
 
-    const held = new Set([...this.#dcs.values()].map((dc) => dc.device).filter(Boolean));
+    // A device in use, or about to be disconnected by a disposal, is nobody's to adopt.
+    if (this.#kick) {
+      for (const dc of this.#dcs.values()) life.kicked(dc, now);
+      this.#kick = false;
+    }
+    const held = new Set(
+      [...this.#dcs.values(), ...this.#leaving].map((dc) => dc.device).filter(Boolean),
+    );
     for (const dc of this.#dcs.values()) {
       if (!life.isDue(dc, now)) continue;
       const k = list.find((k) => !held.has(k.device) && matches(dc, k));
@@ -321,6 +371,10 @@ export class Finder {
     this.#reread.clear();
     await this.#save();
     this.#publish(byDevice);
+    // Told after the snapshot is out: a listener reading the pages must see these.
+    const events = this.#events;
+    this.#events = [];
+    for (const tell of events) tell();
   }
 
   get #retry(): life.RetryPolicy {
@@ -358,18 +412,23 @@ export class Finder {
     return desired;
   }
 
+  /**
+   * How to connect a DC: its request without keys, with the DC options and
+   * the discovery flag (a unique TP8013 NQN must be named a DC). Nothing
+   * about keys can refuse it: none is sent.
+   */
   #spec(d: DesiredController): life.ControllerSpec {
-    const options: FabricsOptions = {};
+    const options: FabricsOptions = { discovery: true };
     for (const name of DC_OPTIONS) {
       const value = d.request.options?.[name];
       if (value !== undefined) (options as Record<string, unknown>)[name] = value;
     }
+    const { dhchapKey: _key, ...host } = d.request.host;
     return {
       id: d.id,
-      request: { ...d.request, options },
+      request: { ...d.request, host, options },
       ncc: false,
       attemptsOnNcc: 0,
-      refused: d.refused,
     };
   }
 
@@ -448,17 +507,31 @@ export class Finder {
         say(`${dc.spec.id} | ${device} - Failed to retrieve log pages (${reason}); entries kept`);
         continue;
       }
+      const others = [...this.#dcs.values()].reduce(
+        (sum, other) => sum + (other === dc ? 0 : other.entries?.length ?? 0),
+        0,
+      );
+      if (others + result.entries.length > MAX_TOTAL_ENTRIES) {
+        // What stacd could no longer read whole: this page is refused, what was known stays.
+        const why = `the pages would hold ${others + result.entries.length} entries, ` +
+          `more than ${MAX_TOTAL_ENTRIES}`;
+        dc.fetch.failures++;
+        dc.fetch.error = why;
+        if (dc.fetch.failures === 1) log.error(`${dc.spec.id} | ${device} - Page refused: ${why}`);
+        continue;
+      }
       for (const problem of result.problems) log.warning(`${dc.spec.id} | ${device} - ${problem}`);
       dc.fetch.failures = 0;
       dc.fetch.error = undefined;
       const before = dc.entries?.length;
+      if (!sameEntries(dc.entries, result.entries)) this.#unsaved = true;
       dc.entries = result.entries;
-      this.#unsaved = true;
       log.debug(
         `${dc.spec.id} | ${device} - Log page read: ${result.entries.length} entries` +
           (before === undefined ? "" : ` (was ${before})`),
       );
-      this.#deps.onPageRead?.(this.#snapshotOf(dc, undefined));
+      const snapshot = this.#snapshotOf(dc, undefined);
+      this.#events.push(() => this.#deps.onPageRead?.(snapshot));
     }
   }
 
@@ -467,19 +540,26 @@ export class Finder {
     const what = dc.device || this.#inFlight.has(dc) ? "disconnecting" : "dropped";
     this.#deps.log.info(`${dc.spec.id} | ${dc.device ?? "nvme?"} - No longer wanted: ${what}`);
     const inFlight = this.#inFlight.get(dc);
+    this.#leaving.add(dc);
     const done = (async () => {
       const outcome = await inFlight;
       const device = outcome && "device" in outcome ? outcome.device : dc.device;
       if (device) await this.#disconnect(dc, device);
     })().finally(() => {
+      this.#leaving.delete(dc);
       this.#disposing.delete(dc.key);
       this.requestPass(this.#deps.timers.settleMs, `disposal of ${dc.spec.id} ended`);
     });
     this.#disposing.set(dc.key, done);
   }
 
+  /** Deletes `device` if it is still this DC's: the name may belong to another controller by now. */
   async #disconnect(dc: Dc, device: string): Promise<void> {
     try {
+      const k = await this.#deps.kernel.controller(device);
+      const ours = k !== undefined &&
+        matchesKernelController(dc.tid, k, this.#deps.ifaceOfAddress, "discovery");
+      if (!ours) return void this.#deps.log.debug(`${dc.spec.id} | ${device} - Gone already`);
       await this.#deps.kernel.disconnect(device);
       this.#deps.log.info(`${dc.spec.id} | ${device} - Disconnected`);
     } catch (error) {
@@ -548,7 +628,7 @@ export class Finder {
       this.#timer = undefined;
       return;
     }
-    const dueMs = Math.min(...candidates);
+    const dueMs = Math.max(Math.min(...candidates), this.#backoffUntil);
     if (this.#timer?.dueMs === dueMs) return;
     this.#timer?.timer.cancel();
     const fire = () => {
@@ -573,6 +653,8 @@ export class Finder {
       retry: next && { delayMs: next.delayMs, dueMs: next.dueMs },
       lastDelayMs: dc.lastDelayMs,
       entries: dc.entries && Object.freeze([...dc.entries]),
+      known: dc.entries !== undefined || dc.fetch.failures > 0 || dc.phase === "given-up" ||
+        (dc.phase === "waiting" && dc.attempts >= 2),
       fetchFailures: dc.fetch.failures,
       fetchError: dc.fetch.error,
       kernel,
@@ -592,13 +674,17 @@ export class Finder {
  * undefined while a DC's page is unknown: stacd then keeps what it has.
  */
 export function discoveredPages(snapshot: FinderSnapshot): DiscoveredPage[] | undefined {
-  if (snapshot.dcs.some((dc) => dc.entries === undefined)) return undefined;
+  if (snapshot.dcs.some((dc) => !dc.known)) return undefined;
   return snapshot.dcs.map((dc) => ({
     hostTraddr: dc.tid.hostTraddr,
     hostIface: dc.tid.hostIface,
     hostNqn: dc.tid.hostNqn,
-    entries: [...dc.entries!],
+    entries: [...dc.entries ?? []],
   }));
+}
+
+function sameEntries(a: readonly DiscoveryLogEntry[] | undefined, b: readonly DiscoveryLogEntry[]) {
+  return a !== undefined && a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
 }
 
 function nextTurn(fire: () => void): Timer {

@@ -75,7 +75,9 @@ export async function startStafdApp(o: StafdAppOptions): Promise<StafdApp> {
   const notifier = o.notifier ?? sdNotifier();
   const files = { confFile: o.confFile, sysConfFile: o.sysConfFile };
   let { config, sys, diagnostics } = loadStafdConfiguration(files);
-  log.tron = o.tron || config.tron;
+  // In the one-process mode the logger is stacd's: stacd.conf decides tron.
+  const ownsTron = o.dbus;
+  if (ownsTron) log.tron = o.tron || config.tron;
   log.info(`Starting stafd ${VERSION} (${o.describe})`);
   logDiagnostics(log, diagnostics);
 
@@ -177,7 +179,7 @@ export async function startStafdApp(o: StafdAppOptions): Promise<StafdApp> {
         try {
           ({ config, sys, diagnostics } = loadStafdConfiguration(files));
           // As upstream: a reload sets tron to the file's value.
-          log.tron = config.tron;
+          if (ownsTron) log.tron = config.tron;
           log.info("Reloading stafd's configuration");
           logDiagnostics(log, diagnostics);
           finder.setInputs(await inputs(config, sys));

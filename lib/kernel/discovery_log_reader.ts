@@ -88,6 +88,8 @@ async function getLog(
     cdw12: offset,
     cdw13: 0,
   });
+  // `cmd` and `data` stay referenced until the call returns (data is returned
+  // below): the worker thread writes into memory that is still alive.
   const rc = await libc().ioctl(fd, NVME_IOCTL_ADMIN_CMD, cmd);
   // errno was set on the call's worker thread, out of reach: the kernel log has the reason.
   if (rc < 0) throw new ConnectError("Get Log Page failed: the kernel refused it (see its log)");

@@ -173,6 +173,8 @@ export class NvmeController {
     if (this.#busy) throw new Error("NvmeController: a connect is still running");
     if (this.#layout === undefined) throw new UnverifiedLayoutError(this.#version);
     const cfg = this.#fabricsConfig(this.#layout, options);
+    // libnvme tells only the well-known NQN's DCs apart by itself.
+    if (options.discovery) this.#lib.symbols.nvme_ctrl_set_discovery_ctrl(this.#ctrl, true);
     if (options.dhchapCtrlKey) {
       this.#lib.symbols.nvme_ctrl_set_dhchap_key(this.#ctrl, this.#keep(options.dhchapCtrlKey));
     }

@@ -276,7 +276,8 @@ export class FakeDiscoveryKernel extends FakeKernel implements DiscoveryKernel {
   override async connect(request: ConnectRequest): Promise<string> {
     const device = await super.connect(request);
     const k = this.controllers.find((c) => c.device === device);
-    if (k && request.target.subsysnqn === DISCOVERY_NQN) k.cntrltype = "discovery";
+    const discovery = request.target.subsysnqn === DISCOVERY_NQN || request.options?.discovery;
+    if (k && discovery) k.cntrltype = "discovery";
     return device;
   }
 

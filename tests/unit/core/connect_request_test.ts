@@ -51,6 +51,22 @@ Deno.test("kernelOptionString() never sends DH-HMAC-CHAP keys to a discovery con
   assert.doesNotMatch(s, /dhchap/);
 });
 
+Deno.test("kernelOptionString() names a unique-NQN (TP8013) discovery controller, with no key", () => {
+  const unique = kernelOptionString({
+    target: { ...target, subsysnqn: "nqn.2014-08.com.example:unique-dc" },
+    host: { ...host, dhchapKey: "DHHC-1:00:abc:" },
+    options: { discovery: true, kato: 30 },
+  });
+  assert.match(unique, /^nqn=nqn\.2014-08\.com\.example:unique-dc,.*,discovery,/);
+  assert.doesNotMatch(unique, /dhchap/);
+  const wellKnown = kernelOptionString({
+    target: { ...target, subsysnqn: DISCOVERY_NQN },
+    host,
+    options: { discovery: true },
+  });
+  assert.doesNotMatch(wellKnown, /,discovery/, "the kernel knows the well-known NQN by itself");
+});
+
 Deno.test("redactOptionString() hides both DH-HMAC-CHAP secrets", () => {
   const s = kernelOptionString({
     target,

@@ -54,6 +54,7 @@ function dc(traddr: string, over: Partial<DcSnapshot> = {}): DcSnapshot {
     lastDelayMs: 60_000,
     entries: [logEntry({ traddr: "10.0.0.1" }), logEntry({ traddr: "10.0.0.2", eflags: "4" })],
     fetchFailures: 0,
+    known: true,
     ...over,
   };
 }
@@ -94,7 +95,12 @@ async function fixture(snapshot: FinderSnapshot) {
 const SNAPSHOT: FinderSnapshot = {
   dcs: [
     dc("192.168.1.10"),
-    dc("192.168.1.11", { phase: "waiting", device: undefined, entries: undefined }),
+    dc("192.168.1.11", {
+      phase: "waiting",
+      device: undefined,
+      entries: undefined,
+      known: false,
+    }),
   ],
 };
 

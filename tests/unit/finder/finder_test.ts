@@ -4,10 +4,13 @@ import { DISCOVERY_NQN } from "../../../lib/core/connect_request.ts";
 import { ConnectError } from "../../../lib/core/kernel_api.ts";
 import {
   discoveredPages,
+  FAILED_PASS_BACKOFF_MS,
   Finder,
   FINDER_TIMERS,
   type FinderSnapshot,
   MAX_REFERRED_DCS,
+  MAX_TOTAL_ENTRIES,
+  STOP_WAIT_MS,
 } from "../../../lib/finder/finder.ts";
 import { decodePageCache } from "../../../lib/finder/page_cache.ts";
 import { createLogger } from "../../../lib/logger.ts";
@@ -52,7 +55,10 @@ const uevent = (action: "change" | "remove", device: string, properties = {}): U
 const referral = (traddr: string) =>
   logEntry({ subtype: "referral", traddr, trsvcid: "8009", subnqn: DISCOVERY_NQN });
 
-function setup(lines: string[] = [dcLine(DC1)], options: { store?: MemoryStore } = {}) {
+function setup(
+  lines: string[] = [dcLine(DC1)],
+  options: { store?: MemoryStore; sys?: Partial<ReturnType<typeof sysConfig>> } = {},
+) {
   const clock = new FakeClock();
   const kernel = new FakeDiscoveryKernel();
   const sink = new MemorySink();
@@ -67,7 +73,12 @@ function setup(lines: string[] = [dcLine(DC1)], options: { store?: MemoryStore }
     store,
     timers: FINDER_TIMERS,
     publish: (s) => snapshot = s,
-    onPageRead: (dc) => events.push(`read ${dc.device}`),
+    onPageRead: (dc) => {
+      events.push(`read ${dc.device}`);
+      // What a listener sees when told: the snapshot must already hold the page.
+      const published = snapshot.dcs.find((d) => d.key === dc.key);
+      events.push(`published ${published?.entries?.length ?? "none"}`);
+    },
     onRemoved: () => events.push("removed"),
   });
   const inputs = (lines: string[]) => ({
@@ -108,7 +119,7 @@ Deno.test("a configured DC is connected, its page read and published, with DC op
   assert.equal(dc.phase, "connected");
   assert.deepEqual(dc.entries?.map((e) => e.traddr), ["10.0.0.1", "10.0.0.2"]);
   assert.equal(dc.origin, "configured");
-  assert.deepEqual(t.events, [`read ${dc.device}`]);
+  assert.deepEqual(t.events, [`read ${dc.device}`, "published 2"], "told after publishing");
   assert.equal(discoveredPages(t.snapshot)?.[0]?.entries.length, 2);
   assert.equal(t.clock.pending, 0, "idle: no timer");
 });
@@ -371,4 +382,131 @@ Deno.test("the page cache is written when a page or the set changed, not by ever
   // The DC gone, then the reload's re-read of DC1: written for both.
   assert.ok(t.store.saves.length > saves, "a DC gone: written");
   assert.equal(decodePageCache(t.store.text!).entries.length, 1);
+});
+
+Deno.test("a DC is connected without keys, as a discovery controller, whatever the host key", async () => {
+  // A malformed sys.conf key refuses I/O controllers; none is sent to a DC, so it cannot refuse one.
+  const key = "DHHC-1:00:ia6zGodOr4SEG0Zzaw398rpY0wqipUWj4jWjUh4HWUz6aQ2n:";
+  const t = setup([dcLine(DC1, `;nqn=nqn.2014-08.com.example:unique-dc;dhchap-secret=${key}`)], {
+    sys: { hostKey: "DHHC-1:00:bad:", hostKeyProblem: "the host key is malformed" },
+  });
+  await t.start();
+  await settle();
+  const call = t.kernel.calls.find((c) => c.op === "connect");
+  assert.ok(call?.op === "connect", "connected");
+  assert.equal(call.request.host.dhchapKey, undefined);
+  assert.equal(call.request.options?.dhchapCtrlKey, undefined);
+  assert.equal(call.request.options?.discovery, true, "a unique NQN's DC is named a DC");
+  assert.equal(t.dc(DC1)?.phase, "connected");
+});
+
+Deno.test("a pass that fails waits 3 s before the next, and then goes on", async () => {
+  const t = setup();
+  const list = t.kernel.list.bind(t.kernel);
+  let failures = 1;
+  t.kernel.list = () => failures-- > 0 ? Promise.reject(new Error("sysfs went away")) : list();
+  await t.start();
+  await settle();
+  const passes = () => (t.sink.text().match(/Finder pass/g) ?? []).length;
+  const first = passes();
+  await t.clock.advance(FAILED_PASS_BACKOFF_MS - 1);
+  await settle();
+  assert.equal(passes(), first, "no spin before the pause");
+  await t.clock.advance(1);
+  await settle();
+  assert.ok(passes() > first);
+  assert.equal(t.dc(DC1)?.phase, "connected");
+});
+
+Deno.test("a DC being disposed of keeps its device: a new DC connects its own", async () => {
+  const UNIQUE = "nqn.2014-08.com.example:unique-dc";
+  const t = setup([dcLine(DC1, `;nqn=${UNIQUE}`)]);
+  await t.start();
+  await settle();
+  const old = t.dc(DC1)!.device!;
+  const gate = new Deferred<void>();
+  const disconnect = t.kernel.disconnect.bind(t.kernel);
+  t.kernel.disconnect = async (device) => {
+    await gate.promise;
+    return disconnect(device);
+  };
+  // The well-known NQN entry would match the unique-NQN DC: not while it is on its way out.
+  t.finder.setInputs(t.inputs([dcLine(DC1)]));
+  await settle();
+  const fresh = t.dc(DC1)!;
+  assert.notEqual(fresh.device, old, "not adopted from under the disposal");
+  gate.resolve();
+  await settle();
+  assert.deepEqual(t.kernel.disconnects, [old]);
+  assert.equal(t.dc(DC1)?.phase, "connected");
+});
+
+Deno.test("a disconnect spares a device name that another controller took meanwhile", async () => {
+  const t = setup();
+  await t.start();
+  await settle();
+  const device = t.dc(DC1)!.device!;
+  // The DC went away and an I/O controller got its name.
+  t.kernel.vanish(device);
+  t.kernel.add({ device, traddr: "10.9.9.9", cntrltype: "io" });
+  await t.finder.stop({ disconnect: true });
+  assert.deepEqual(t.kernel.disconnects, []);
+});
+
+Deno.test("stop waits for a connect in flight a bounded time", async () => {
+  const t = setup();
+  t.kernel.hold(DC1); // never returns
+  await t.start();
+  let stopped = false;
+  const stopping = t.finder.stop({ disconnect: false }).then(() => stopped = true);
+  await settle();
+  assert.equal(stopped, false);
+  await t.clock.advance(STOP_WAIT_MS);
+  await stopping;
+  assert.equal(stopped, true);
+});
+
+Deno.test(`pages are refused past ${MAX_TOTAL_ENTRIES} entries in all; what was known stays`, async () => {
+  const DC3 = "192.168.1.12";
+  const t = setup([dcLine(DC1), dcLine(DC2), dcLine(DC3)]);
+  const many = (n: number, prefix: string) =>
+    Array.from({ length: n }, (_, i) => logEntry({ subnqn: `nqn.x:${prefix}${i}` }));
+  t.kernel.pages.set(DC1, many(4096, "a"));
+  t.kernel.pages.set(DC2, many(4000, "b"));
+  t.kernel.pages.set(DC3, many(5, "c"));
+  await t.start();
+  await settle();
+  assert.equal(t.dc(DC3)?.entries?.length, 5);
+  t.kernel.pages.set(DC3, many(100, "d"));
+  t.finder.udevEvent(uevent("change", t.dc(DC3)!.device!, { NVME_AEN: "0x70f002" }));
+  await settle();
+  assert.equal(t.dc(DC3)?.entries?.length, 5, "the over-budget page is refused");
+  assert.match(t.sink.text(), /Page refused: the pages would hold 8196 entries, more than 8192/);
+});
+
+Deno.test("a page read again unchanged is not written again", async () => {
+  const t = setup();
+  t.kernel.pages.set(DC1, [logEntry()]);
+  await t.start();
+  await settle();
+  const saves = t.store.saves.length;
+  t.finder.udevEvent(uevent("change", t.dc(DC1)!.device!, { NVME_AEN: "0x70f002" }));
+  await settle();
+  assert.equal(t.kernel.reads.length, 2);
+  assert.equal(t.store.saves.length, saves);
+});
+
+Deno.test("a DC never read is unknown until its first read fails or its second connect does", async () => {
+  const t = setup([dcLine(DC1), dcLine(DC2)]);
+  t.kernel.pages.set(DC1, [logEntry()]);
+  const refused = () =>
+    new ConnectError("Failed to write to /dev/nvme-fabrics: Connection refused");
+  t.kernel.script(DC2, refused(), refused());
+  await t.start();
+  await settle();
+  assert.equal(discoveredPages(t.snapshot), undefined, "DC2 may still answer");
+  await t.clock.advance(FINDER_TIMERS.fastRetryMs);
+  await settle();
+  const pages = discoveredPages(t.snapshot);
+  assert.deepEqual(pages?.map((p) => p.entries.length), [1, 0], "DC2 holds up nothing any more");
 });

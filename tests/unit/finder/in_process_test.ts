@@ -11,7 +11,11 @@ import { createLogger } from "../../../lib/logger.ts";
 import { MemorySink } from "../../memory_sink.ts";
 import { HOSTNQN, logEntry } from "../fakes.ts";
 
-function dc(traddr: string, entries: DcSnapshot["entries"]): DcSnapshot {
+function dc(
+  traddr: string,
+  entries: DcSnapshot["entries"],
+  known = entries !== undefined,
+): DcSnapshot {
   const tid = makeTid(
     { transport: "tcp", traddr, trsvcid: "8009", subsysnqn: DISCOVERY_NQN },
     { hostNqn: HOSTNQN },
@@ -27,6 +31,7 @@ function dc(traddr: string, entries: DcSnapshot["entries"]): DcSnapshot {
     lastDelayMs: 60_000,
     entries,
     fetchFailures: 0,
+    known,
   };
 }
 
@@ -89,4 +94,11 @@ Deno.test("the connector reads the finder's pages through stafd's reader: bad en
   followFinder(f.app, { log: createLogger(sink), onPages: (p) => got.push(p) });
   assert.equal(got[0]?.[0]?.entries.length, 1);
   assert.match(sink.text(), /contains ",", which a connect cannot carry/);
+});
+
+Deno.test("a DC that never answered stops holding up the others once it failed", () => {
+  const f = fakeFinder({ dcs: [dc("10.0.0.1", [logEntry()]), dc("10.0.0.2", undefined, true)] });
+  const got: (DiscoveredPage[] | undefined)[] = [];
+  followFinder(f.app, { log: createLogger(new MemorySink()), onPages: (p) => got.push(p) });
+  assert.deepEqual(got[0]?.map((p) => p.entries.length), [1, 0]);
 });
