@@ -22,6 +22,21 @@ export interface DiscoveryLogEntry {
   sectype?: string;
 }
 
+/** An entry's keys in the order libnvme's Python binding, and so upstream's stafd, gives them. */
+export const DISCOVERY_ENTRY_KEYS = [
+  "trtype",
+  "adrfam",
+  "traddr",
+  "trsvcid",
+  "subnqn",
+  "subtype",
+  "treq",
+  "portid",
+  "cntlid",
+  "asqsz",
+  "eflags",
+] as const;
+
 /**
  * Whether TREQ says a secure channel (TLS) is required: bits 0-1 equal 1
  * (0 not specified, 1 required, 2 not required; bit 2 is "SQ flow control

@@ -27,6 +27,17 @@ export interface TransportId {
 export type TidFields = { -readonly [K in keyof TransportId]?: string };
 
 /** What makeTid fills in. */
+/** A TransportId's fields, in a fixed order (for files that store identities). */
+export const TID_FIELDS = [
+  "transport",
+  "traddr",
+  "trsvcid",
+  "subsysnqn",
+  "hostTraddr",
+  "hostIface",
+  "hostNqn",
+] as const;
+
 export interface TidDefaults {
   /** The host NQN from sys.conf. */
   hostNqn: string;

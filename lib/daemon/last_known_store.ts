@@ -5,7 +5,7 @@
  * JSON, written atomically (temp file + rename), mode 0600. Holds no secret.
  */
 import type { ManagedOrigin } from "../core/managed_controller.ts";
-import type { TransportId } from "../core/transport_id.ts";
+import { TID_FIELDS, type TransportId } from "../core/transport_id.ts";
 
 export const LAST_KNOWN_FILE = "last-known-config";
 const VERSION = 1;
@@ -15,16 +15,6 @@ export interface LastKnownEntry {
   origin: ManagedOrigin;
   device?: string;
 }
-
-const TID_FIELDS = [
-  "transport",
-  "traddr",
-  "trsvcid",
-  "subsysnqn",
-  "hostTraddr",
-  "hostIface",
-  "hostNqn",
-] as const;
 
 /** Serialises entries; only identity, origin and device: never a key. */
 export function encodeLastKnown(entries: readonly LastKnownEntry[]): string {

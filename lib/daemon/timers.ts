@@ -34,8 +34,16 @@ export type Timers = { -readonly [K in keyof typeof TIMERS]: number };
 export function scaledTimers(
   scale = Number(Deno.env.get("STACD_TEST_TIMER_SCALE") ?? "1"),
 ): Timers {
+  return scaled(TIMERS, scale);
+}
+
+/** `values` (milliseconds) times `scale`, rounded; a scale that is not a positive number is 1. */
+export function scaled<T extends Readonly<Record<string, number>>>(
+  values: T,
+  scale = Number(Deno.env.get("STACD_TEST_TIMER_SCALE") ?? "1"),
+): { -readonly [K in keyof T]: number } {
   const s = Number.isFinite(scale) && scale > 0 ? scale : 1;
   return Object.fromEntries(
-    Object.entries(TIMERS).map(([k, v]) => [k, Math.round(v * s)]),
-  ) as Timers;
+    Object.entries(values).map(([k, v]) => [k, Math.round(v * s)]),
+  ) as { -readonly [K in keyof T]: number };
 }

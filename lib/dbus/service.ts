@@ -14,9 +14,9 @@ import {
   STAC_OBJECT_PATH,
   STAC_OBJECT_SPEC,
 } from "./idl.ts";
-import { controllerQuery, type StacModel } from "./model.ts";
+import type { StacModel } from "./model.ts";
+import { commonHandlers } from "./common_handlers.ts";
 import type { Caller, ObjectHandlers } from "./object_dispatch.ts";
-import { secretGuard, stringValues } from "./secrets_filter.ts";
 import { PROPERTIES_INTERFACE } from "./introspection.ts";
 
 export type StacServiceOptions = BusServiceOptions;
@@ -78,37 +78,9 @@ export function stacHandlers(
   model: StacModel,
   deps: { log: Logger; emitTron(tron: boolean): void; requireRoot(caller: Caller): Promise<void> },
 ): ObjectHandlers {
-  const { log } = deps;
-  const safe = secretGuard(log);
+  const common = commonHandlers(model, { ...deps, afterTron: deps.emitTron });
   return {
-    [STAC_DEBUG_INTERFACE]: {
-      properties: {
-        tron: {
-          get: () => model.tron,
-          set: async (value, caller) => {
-            await deps.requireRoot(caller);
-            model.tron = value as boolean;
-            log.info(`tron ${model.tron ? "on" : "off"} (set over D-Bus by ${caller.sender})`);
-            deps.emitTron(model.tron);
-          },
-        },
-        log_level: { get: () => logLevel(model.tron) },
-      },
-      methods: {
-        process_info: () => JSON.stringify(safe(model.processInfo(), "process_info")),
-        controller_info: (args) => {
-          const info = model.controllerInfo(controllerQuery(args));
-          return JSON.stringify(info ? safe(stringValues(info), "controller_info") : {});
-        },
-      },
-    },
-    [STAC_INTERFACE]: {
-      methods: {
-        list_controllers: (args) =>
-          model.listControllers(args[0] === true).map((c) =>
-            safe(stringValues(c), "list_controllers")
-          ),
-      },
-    },
+    [STAC_DEBUG_INTERFACE]: common.debug,
+    [STAC_INTERFACE]: { methods: { list_controllers: common.listControllers } },
   };
 }

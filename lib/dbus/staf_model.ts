@@ -8,12 +8,19 @@
  * included); no dict built here can hold a key.
  */
 import type { Clock } from "../clock.ts";
-import type { DiscoveryLogEntry } from "../core/discovery_log.ts";
+import { DISCOVERY_ENTRY_KEYS, type DiscoveryLogEntry } from "../core/discovery_log.ts";
 import { runningTimerText } from "../core/timer_text.ts";
 import { makeTid, tidKey } from "../core/transport_id.ts";
 import type { DcSnapshot, FinderSnapshot } from "../finder/finder.ts";
 import type { ControllerQuery } from "./model.ts";
 import { pyJson } from "./py_json.ts";
+import {
+  type CommonModel,
+  hostProcessInfo,
+  kernelSupportInfo,
+  pyBool,
+  SHOWN_ATTRIBUTES,
+} from "./common_handlers.ts";
 
 /** What stafd publishes for its D-Bus service. */
 export interface StafdStatus {
@@ -24,15 +31,11 @@ export interface StafdStatus {
 }
 
 /** Everything org.nvmexpress.staf and org.nvmexpress.staf.debug expose. */
-export interface StafModel {
-  tron: boolean;
-  processInfo(): Record<string, string | boolean | null>;
-  listControllers(detailed: boolean): Record<string, string>[];
+export interface StafModel extends CommonModel {
   /** get_log_pages(...): the entries of that DC; [] when unknown, as upstream. */
   logPages(query: ControllerQuery): Record<string, string>[];
   /** get_all_log_pages(detailed): the JSON text. */
   allLogPages(detailed: boolean): string;
-  controllerInfo(query: ControllerQuery): Record<string, string> | undefined;
 }
 
 export interface StafModelOptions {
@@ -43,26 +46,9 @@ export interface StafModelOptions {
   kernelOptions: ReadonlySet<string> | undefined;
 }
 
-const pyBool = (b: boolean) => (b ? "True" : "False");
-const SHOWN_ATTRIBUTES = ["hostid", "hostnqn", "model", "serial", "dctype", "cntrltype"] as const;
-/** Upstream's entry keys, in its order (libnvme's binding). */
-const ENTRY_KEYS = [
-  "trtype",
-  "adrfam",
-  "traddr",
-  "trsvcid",
-  "subnqn",
-  "subtype",
-  "treq",
-  "portid",
-  "cntlid",
-  "asqsz",
-  "eflags",
-] as const;
-
 /** A log page entry as upstream's stafd passes it on. */
 export function entryDict(e: DiscoveryLogEntry): Record<string, string> {
-  return Object.fromEntries(ENTRY_KEYS.map((k) => [k, e[k]]));
+  return Object.fromEntries(DISCOVERY_ENTRY_KEYS.map((k) => [k, e[k]]));
 }
 
 export function createStafModel(options: StafModelOptions): StafModel {
@@ -108,18 +94,9 @@ export function createStafModel(options: StafModelOptions): StafModel {
       options.setTron(value);
     },
     processInfo() {
-      const s = status();
-      const kernel = options.kernelOptions;
       return {
-        tron: s.tron,
-        "log-level": s.tron ? "DEBUG" : "INFO",
-        hostnqn: s.host.hostNqn,
-        hostid: s.host.hostId ?? null,
-        hostkey: s.host.hasHostKey ? "<redacted>" : null,
-        symname: s.host.symname ?? null,
-        "last known config file": options.cacheFile,
-        "kernel support.TP8013": kernel ? pyBool(kernel.has("discovery")) : "Unknown",
-        "kernel support.host_iface": kernel ? pyBool(kernel.has("host_iface")) : "Unknown",
+        ...hostProcessInfo(status(), options.cacheFile),
+        ...kernelSupportInfo(options.kernelOptions),
       };
     },
     listControllers(detailed) {

@@ -5,7 +5,7 @@
  * leave the set. The bus part is lib/dbus/bus_service.ts.
  */
 import type { Logger } from "../logger.ts";
-import { type BusServiceOptions, logLevel, startBusService } from "./bus_service.ts";
+import { type BusServiceOptions, startBusService } from "./bus_service.ts";
 import {
   STAF_BUS_NAME,
   STAF_DEBUG_INTERFACE,
@@ -15,7 +15,7 @@ import {
 } from "./idl.ts";
 import { controllerQuery } from "./model.ts";
 import type { Caller, ObjectHandlers } from "./object_dispatch.ts";
-import { secretGuard, stringValues } from "./secrets_filter.ts";
+import { commonHandlers } from "./common_handlers.ts";
 import type { StafModel } from "./staf_model.ts";
 import type { DcSnapshot } from "../finder/finder.ts";
 
@@ -68,35 +68,12 @@ export function stafHandlers(
   model: StafModel,
   deps: { log: Logger; requireRoot(caller: Caller): Promise<void> },
 ): ObjectHandlers {
-  const { log } = deps;
-  const safe = secretGuard(log);
+  const common = commonHandlers(model, deps);
   return {
-    [STAF_DEBUG_INTERFACE]: {
-      properties: {
-        tron: {
-          get: () => model.tron,
-          set: async (value, caller) => {
-            await deps.requireRoot(caller);
-            model.tron = value as boolean;
-            log.info(`tron ${model.tron ? "on" : "off"} (set over D-Bus by ${caller.sender})`);
-          },
-        },
-        log_level: { get: () => logLevel(model.tron) },
-      },
-      methods: {
-        process_info: () => JSON.stringify(safe(model.processInfo(), "process_info")),
-        controller_info: (args) => {
-          const info = model.controllerInfo(controllerQuery(args));
-          return JSON.stringify(info ? safe(stringValues(info), "controller_info") : {});
-        },
-      },
-    },
+    [STAF_DEBUG_INTERFACE]: common.debug,
     [STAF_INTERFACE]: {
       methods: {
-        list_controllers: (args) =>
-          model.listControllers(args[0] === true).map((c) =>
-            safe(stringValues(c), "list_controllers")
-          ),
+        list_controllers: common.listControllers,
         get_log_pages: (args) => model.logPages(controllerQuery(args)),
         get_all_log_pages: (args) => model.allLogPages(args[0] === true),
       },

@@ -11,6 +11,7 @@ import type { ControllerSnapshot } from "../daemon/reconciler.ts";
 import type { StacdStatus } from "../daemon/status.ts";
 import { runningTimerText, terminatorTimerText } from "../core/timer_text.ts";
 import { makeTid, tidKey } from "../core/transport_id.ts";
+import { hostProcessInfo, kernelSupportInfo, pyBool, SHOWN_ATTRIBUTES } from "./common_handlers.ts";
 
 export interface StacModelOptions {
   /** The latest status the daemon published. */
@@ -22,11 +23,6 @@ export interface StacModelOptions {
   /** Options the kernel's /dev/nvme-fabrics accepts (undefined: unknown). */
   kernelOptions: ReadonlySet<string> | undefined;
 }
-
-const pyBool = (b: boolean) => (b ? "True" : "False");
-
-/** The kernel's attributes list_controllers(true) shows, as upstream reads them through udev. */
-const SHOWN_ATTRIBUTES = ["hostid", "hostnqn", "model", "serial", "dctype", "cntrltype"] as const;
 
 export function createStacModel(options: StacModelOptions): StacModel {
   const { status, clock } = options;
@@ -63,17 +59,9 @@ export function createStacModel(options: StacModelOptions): StacModel {
       const s = status();
       const kernel = options.kernelOptions;
       return {
-        tron: s.tron,
-        "log-level": s.tron ? "DEBUG" : "INFO",
-        hostnqn: s.host.hostNqn,
-        hostid: s.host.hostId ?? null,
-        // Upstream shows the key itself here; presence is all a caller needs.
-        hostkey: s.host.hasHostKey ? "<redacted>" : null,
-        symname: s.host.symname ?? null,
-        "last known config file": options.lastKnownFile,
+        ...hostProcessInfo(s, options.lastKnownFile),
         "config soak timer": runningTimerText(s.soak, s.soakIdleMs, clock.now()),
-        "kernel support.TP8013": kernel ? pyBool(kernel.has("discovery")) : "Unknown",
-        "kernel support.host_iface": kernel ? pyBool(kernel.has("host_iface")) : "Unknown",
+        ...kernelSupportInfo(kernel),
         "terminator.audit timer": terminatorTimerText(s.pass.terminator, clock.now()),
       };
     },

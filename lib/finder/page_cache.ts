@@ -8,32 +8,10 @@
  * identities and log page entries.
  */
 import type { Origin } from "../core/desired_set.ts";
-import type { DiscoveryLogEntry } from "../core/discovery_log.ts";
-import { printableTid, tidKey, type TransportId } from "../core/transport_id.ts";
+import { DISCOVERY_ENTRY_KEYS, type DiscoveryLogEntry } from "../core/discovery_log.ts";
+import { printableTid, TID_FIELDS, tidKey, type TransportId } from "../core/transport_id.ts";
 
 const VERSION = 1;
-const TID_FIELDS = [
-  "transport",
-  "traddr",
-  "trsvcid",
-  "subsysnqn",
-  "hostTraddr",
-  "hostIface",
-  "hostNqn",
-] as const;
-const ENTRY_FIELDS = [
-  "trtype",
-  "adrfam",
-  "traddr",
-  "trsvcid",
-  "subnqn",
-  "subtype",
-  "treq",
-  "portid",
-  "cntlid",
-  "asqsz",
-  "eflags",
-] as const;
 const ORIGINS: readonly Origin[] = ["configured", "referral", "discovered"];
 /** Bounds on a cache someone else may have written into the runtime directory. */
 const MAX_DCS = 1024;
@@ -54,7 +32,9 @@ export function encodePageCache(dcs: readonly PageCacheEntry[]): string {
     dcs: dcs.map((dc) => ({
       ...Object.fromEntries(TID_FIELDS.map((f) => [f, dc.tid[f]])),
       origin: dc.origin,
-      entries: dc.entries.map((e) => Object.fromEntries(ENTRY_FIELDS.map((f) => [f, e[f]]))),
+      entries: dc.entries.map((e) =>
+        Object.fromEntries(DISCOVERY_ENTRY_KEYS.map((f) => [f, e[f]]))
+      ),
     })),
   }) + "\n";
 }
@@ -91,11 +71,15 @@ function readDc(item: unknown): PageCacheEntry | undefined {
   const entries: DiscoveryLogEntry[] = [];
   for (const raw of list as unknown[]) {
     const e = raw as Record<string, unknown>;
-    if (typeof raw !== "object" || raw === null || !ENTRY_FIELDS.every((f) => isText(e[f]))) {
+    if (
+      typeof raw !== "object" || raw === null || !DISCOVERY_ENTRY_KEYS.every((f) => isText(e[f]))
+    ) {
       return undefined;
     }
     entries.push(
-      Object.fromEntries(ENTRY_FIELDS.map((f) => [f, e[f]])) as unknown as DiscoveryLogEntry,
+      Object.fromEntries(
+        DISCOVERY_ENTRY_KEYS.map((f) => [f, e[f]]),
+      ) as unknown as DiscoveryLogEntry,
     );
   }
   const tid = Object.fromEntries(TID_FIELDS.map((f) => [f, record[f]])) as unknown as TransportId;

@@ -25,7 +25,8 @@ import type { FabricsSupport } from "../kernel/fabrics_support.ts";
 import { ifaceOfAddress } from "../kernel/net_iface.ts";
 import type { Logger } from "../logger.ts";
 import { VERSION } from "../version.ts";
-import { type DiscoveryKernel, Finder, FINDER_TIMERS, type FinderTimers } from "./finder.ts";
+import { type DiscoveryKernel, Finder, FINDER_TIMERS } from "./finder.ts";
+import { scaled } from "../daemon/timers.ts";
 
 /** Where the finder keeps its pages in its runtime directory. */
 export const PAGE_CACHE_FILE = "discovery-pages";
@@ -54,16 +55,6 @@ export interface StafdApp {
   onChange(listener: () => void): void;
   reload(): void;
   stop(): Promise<void>;
-}
-
-/** The finder's timers, scaled by STACD_TEST_TIMER_SCALE as stacd's are. */
-export function scaledFinderTimers(
-  scale = Number(Deno.env.get("STACD_TEST_TIMER_SCALE") ?? "1"),
-): FinderTimers {
-  const s = Number.isFinite(scale) && scale > 0 ? scale : 1;
-  return Object.fromEntries(
-    Object.entries(FINDER_TIMERS).map(([k, v]) => [k, Math.round(v * s)]),
-  ) as unknown as FinderTimers;
 }
 
 /**
@@ -112,7 +103,7 @@ export async function startStafdApp(o: StafdAppOptions): Promise<StafdApp> {
     clock: systemClock,
     kernel,
     log,
-    timers: scaledFinderTimers(),
+    timers: scaled(FINDER_TIMERS), // STACD_TEST_TIMER_SCALE, as stacd's
     store,
     ifaceOfAddress,
     publish: (snapshot) => publishStatus(snapshot),
