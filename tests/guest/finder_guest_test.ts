@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { DISCOVERY_NQN } from "../../lib/core/connect_request.ts";
+import { readDiscoveryLog } from "../../lib/kernel/discovery_log_reader.ts";
 import { STAC_POLICY, STAF_POLICY, startPrivateBus } from "../dbus/private_bus.ts";
 import { controllers, controllersOf, deleteAllControllers, waitFor } from "./nvme_host.ts";
 import { notOnDebian13 } from "./platform.ts";
@@ -75,10 +76,12 @@ Deno.test("(a) stafd reads a configured DC's page and stacd connects every subsy
     assert.equal(found.length, 1, nqn);
     assert.equal(found[0]?.address.trsvcid, "4420");
   }
-  assert.equal(
-    Number(Deno.readTextFileSync(`/sys/class/nvme/${discoveryControllers()[0]!.name}/kato`)),
-    30,
-  );
+  const dc = discoveryControllers()[0]!.name;
+  assert.equal(Number(Deno.readTextFileSync(`/sys/class/nvme/${dc}/kato`)), 30);
+  // The page as the kernel hands it over, for the decoder's fuzz corpus
+  // (tests/unit/core/testdata/, copied from the run's out folder).
+  const out = Deno.env.get("GUEST_OUT");
+  if (out) Deno.writeFileSync(`${out}/nvmet-discovery-page.bin`, await readDiscoveryLog(dc));
 });
 
 Deno.test("(b) subsystems added and removed on the target reach the host through the AEN", async () => {
