@@ -87,7 +87,8 @@ faultTest("DC port flapping while pages are read", async (record) => {
   watch.keep(identities(), "device");
   const seed = seedFrom("STACD_FAULT_SEED");
   const { int } = seededDraws(seed);
-  const flaps = 6;
+  // CI's flaps; the campaign's --long mode (STACD_FAULT_LONG=1) runs more.
+  const flaps = Deno.env.get("STACD_FAULT_LONG") === "1" ? 30 : 3;
   for (let i = 0; i < flaps; i++) {
     t.target.removePort(DC_PORT.id);
     await sleep(200 + int(800));
@@ -149,7 +150,7 @@ faultTest("stafd SIGKILLed in the middle of page reads, then restarted", async (
   await using watch = new KernelWatch();
   await using f = await converged(t.nqns);
   watch.keep(identities());
-  const rounds = 3;
+  const rounds = Deno.env.get("STACD_FAULT_LONG") === "1" ? 20 : 2;
   for (let i = 0; i < rounds; i++) {
     // Changes make reads; the kill lands among them.
     t.target.unlinkSubsystem(DC_PORT.id, t.nqns[1]!);

@@ -119,12 +119,12 @@ Deno.test({
     );
     assert.notEqual(refused.code, 0, "nobody may not set tron");
 
-    for (const args of [["ls"], ["ls", "-d"], ["status"], ["adlp", "-d"]]) {
-      for (const json of [false, true]) {
-        const r = await mainTs(["stafctl", ...args, ...(json ? ["--json"] : [])], env);
-        assert.equal(r.code, 0, `stafctl ${args.join(" ")}: ${r.stderr}`);
-        capture(`stafctl ${args.join(" ")}${json ? " --json" : ""}`, r.stdout + r.stderr);
-      }
+    // Every command as --json (every field it has), and the tables of the one showing most.
+    const runs = [["ls"], ["ls", "-d"], ["status"], ["adlp", "-d"]].map((a) => [...a, "--json"]);
+    for (const args of [...runs, ["status"]]) {
+      const r = await mainTs(["stafctl", ...args], env);
+      assert.equal(r.code, 0, `stafctl ${args.join(" ")}: ${r.stderr}`);
+      capture(`stafctl ${args.join(" ")}`, r.stdout + r.stderr);
     }
     const dump = await mainTs(["stafd", "--dump-config", "-f", stafdConf], {});
     assert.equal(dump.code, 0, dump.stderr);
@@ -156,7 +156,7 @@ Deno.test({
       return found.length > 0 ? [`${where}: ${found.join(", ")}`] : [];
     });
     assert.deepEqual(leaks, []);
-    assert.ok(captures.length >= 30, `${captures.length} places searched`);
+    assert.ok(captures.length >= 27, `${captures.length} places searched`);
     void t;
   },
 });
