@@ -140,7 +140,28 @@ Deno.test("decodeDiscoveryPage() bounds its problem lines", () => {
   assert.equal(decoded.problems.at(-1), "... and 40 more entries skipped");
 });
 
-// Mutated pages: every byte of a page in a target's layout may be anything.
+/** A page as Linux 6.1's nvmet sent it (9 records), captured by tests/guest/finder_guest_test.ts. */
+const REAL_PAGE = Deno.readFileSync(
+  new URL("./testdata/nvmet-6.1-discovery-page.bin", import.meta.url),
+);
+
+Deno.test("decodeDiscoveryPage() reads a real nvmet page whole: its own entry and 8 subsystems", () => {
+  const decoded = decodeDiscoveryPage(REAL_PAGE);
+  assert.deepEqual(decoded.problems, []);
+  assert.equal(decoded.numrec, 9);
+  assert.deepEqual(decoded.entries.map((e) => e.subtype), ["discovery", ...Array(8).fill("nvme")]);
+  for (const e of decoded.entries) {
+    assert.deepEqual([e.trtype, e.adrfam, e.traddr, e.trsvcid], [
+      "tcp",
+      "ipv4",
+      "127.0.0.1",
+      "4420",
+    ]);
+  }
+  assert.equal(decoded.entries[1]?.subnqn, "nqn.2026-11.io.test:s1");
+});
+
+// Mutated pages (a built one and the real one): every byte may be anything.
 // The decoder either refuses the page or returns entries whose fields are
 // all printable ASCII, never throws anything else, and never keeps more
 // entries than the header claims. Replay with STACD_FUZZ_SEED=<seed>.
@@ -148,12 +169,16 @@ Deno.test("decodeDiscoveryPage() survives random mutations of a page", () => {
   const seed = seedFrom("STACD_FUZZ_SEED");
   console.log(`discovery page fuzz seed: ${seed} (replay: STACD_FUZZ_SEED=${seed})`);
   const { int, random } = seededDraws(seed);
-  const base = page([
-    nvmeEntry,
-    { ...nvmeEntry, subtype: 3, trsvcid: "8009" },
-    { ...nvmeEntry, subtype: 1, traddr: "192.168.1.20" },
-  ]);
+  const bases = [
+    page([
+      nvmeEntry,
+      { ...nvmeEntry, subtype: 3, trsvcid: "8009" },
+      { ...nvmeEntry, subtype: 1, traddr: "192.168.1.20" },
+    ]),
+    REAL_PAGE,
+  ];
   for (let run = 0; run < 2000; run++) {
+    const base = bases[run % bases.length]!;
     const bytes = base.slice(0, int(4) === 0 ? int(base.length + 1) : base.length);
     for (let n = int(40); n > 0 && bytes.length > 0; n--) bytes[int(bytes.length)] = int(256);
     if (random() < 0.3 && bytes.length >= 16) {
