@@ -82,6 +82,8 @@ async function startSide(side: Side, dir: string, bus: string) {
   // Past the soaks of the start, as on a running host.
   await new Promise((r) => setTimeout(r, 3 * SOAK_MS));
   return {
+    /** The daemons' logs, for a failure's message. */
+    logs: () => procs.map((p) => (p as unknown as { log?: string }).log ?? "").join("\n----\n"),
     async [Symbol.asyncDispose]() {
       for (const p of procs.reverse()) await p[Symbol.asyncDispose]();
     },
@@ -107,15 +109,16 @@ async function round(
 export async function benchDiscover(nqns: string[], rounds = 3): Promise<Figure[]> {
   const n = nqns.length;
   const target = new NvmetTarget();
-  // createTarget linked them: this bench links them itself, on a port that listens for the anchor.
-  for (const nqn of nqns) target.unlinkSubsystem(PORT, nqn);
-  target.createSubsystem(ANCHOR);
-  target.linkSubsystem(PORT, ANCHOR);
+  // The kernel's time first, with the subsystems linked as createTarget left them.
   const raw: number[] = [];
   for (let i = 0; i < rounds; i++) {
     raw.push(await observedRawWrites(nqns));
     await clean();
   }
+  // Then this bench links them itself, on a port kept listening by the anchor.
+  target.createSubsystem(ANCHOR);
+  target.linkSubsystem(PORT, ANCHOR);
+  for (const nqn of nqns) target.unlinkSubsystem(PORT, nqn);
   const upstream = (() => {
     try {
       return Deno.statSync("/usr/sbin/stafd").isFile;
@@ -135,16 +138,34 @@ export async function benchDiscover(nqns: string[], rounds = 3): Promise<Figure[
       const dir = await Deno.makeTempDir({ prefix: "bench-discover-" });
       const adds: number[] = [];
       const removes: number[] = [];
+      let failed = "";
       {
-        await using _daemons = await startSide(side, dir, bus.address);
-        for (let i = 0; i < rounds; i++) {
-          const r = await round(target, nqns);
-          adds.push(r.add);
-          removes.push(r.remove);
+        await using daemons = await startSide(side, dir, bus.address);
+        for (let i = 0; i < rounds && !failed; i++) {
+          const r = await round(target, nqns).catch((error) => {
+            // Recorded, not thrown: what a side cannot do is a result too.
+            failed = (error as Error).message;
+            console.log(`bench: discover (${side}) failed: ${failed}\n${daemons.logs()}`);
+            return undefined;
+          });
+          if (r) adds.push(r.add), removes.push(r.remove);
         }
       }
       await clean();
+      for (const nqn of nqns) {
+        try {
+          target.unlinkSubsystem(PORT, nqn);
+        } catch { /* not linked */ }
+      }
       await Deno.remove(dir, { recursive: true });
+      if (failed) {
+        figures.push({
+          name: `discover (${side}): +${n} on the target to ${n} live (${failed})`,
+          value: Number.NaN,
+          unit: "ms",
+        });
+        continue;
+      }
       figures.push(
         {
           name: `discover (${side}): +${n} on the target to ${n} live`,
