@@ -70,6 +70,8 @@ const guestKernel = guestKernels.length > 0 ? guestKernels.join(", ") : undefine
 const date = new Date().toISOString().slice(0, 10);
 const machine = `${host.cpu}, ${host.cpus} CPUs, Linux ${host.kernel}`;
 const format = (f: Figure) => {
+  // A side that could not do it (NaN, which JSON carries as null): the name says why.
+  if (typeof f.value !== "number" || Number.isNaN(f.value)) return "-";
   if (f.unit === "x") return f.value.toFixed(2);
   const digits = f.value < 100 && f.unit !== "" && !Number.isInteger(f.value) ? 1 : 0;
   return `${f.value.toFixed(digits)}${f.unit ? ` ${f.unit}` : ""}`;
