@@ -21,7 +21,7 @@ import type { Logger } from "../logger.ts";
 import { ifaceOfAddress } from "../kernel/net_iface.ts";
 import { sdNotifier } from "./sd_notify.ts";
 import { createStacModel } from "../dbus/status_model.ts";
-import { Latest, type StacdStatus } from "./status.ts";
+import { Latest, type StacdStatus, stopInOrder } from "./status.ts";
 import { scaledTimers } from "./timers.ts";
 import { VERSION } from "../version.ts";
 
@@ -154,13 +154,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         ["daemon", () => daemon.stop()],
         ["health socket", () => health?.close()],
       ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (error) {
-          log.error(`Stopping the ${name} failed: ${(error as Error).message}`);
-        }
-      }
+      await stopInOrder(steps, log);
     },
   };
 }

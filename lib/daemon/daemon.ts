@@ -21,7 +21,7 @@ import type { LastKnownStore } from "./last_known_store.ts";
 import type { Logger } from "../logger.ts";
 import { Reconciler } from "./reconciler.ts";
 import type { Notifier } from "./sd_notify.ts";
-import type { StacdStatus } from "./status.ts";
+import { hostStatus, type StacdStatus } from "./status.ts";
 import type { TimerState } from "../core/timer_text.ts";
 import type { Timers } from "./timers.ts";
 import type { IfaceOfAddress } from "../core/transport_id.ts";
@@ -296,12 +296,7 @@ export class Daemon {
       pass: this.reconciler.snapshot,
       soak: soak && { delayMs: soak.delayMs, dueMs: soak.dueMs },
       soakIdleMs: this.#stafdVanished ? timers.stafdReturnedSoakMs : timers.configSoakMs,
-      host: {
-        hostNqn: sys.hostNqn,
-        hostId: sys.hostId,
-        hasHostKey: sys.hostKey !== undefined,
-        symname: sys.hostSymname,
-      },
+      host: hostStatus(sys),
       ignoreIface: config.ignoreIface,
       tron: this.#deps.log.tron,
     });

@@ -6,6 +6,8 @@
  */
 import type { PassSnapshot } from "./reconciler.ts";
 import type { TimerState } from "../core/timer_text.ts";
+import type { SysConfig } from "../config/sys_conf.ts";
+import type { Logger } from "../logger.ts";
 
 export interface StacdStatus {
   readonly pass: PassSnapshot;
@@ -36,5 +38,29 @@ export class Latest<T> {
   get(): T {
     if (this.#value === undefined) throw new Error("nothing published yet");
     return this.#value;
+  }
+}
+
+/** What the status shows of the host: never its key, only whether it has one. */
+export function hostStatus(sys: SysConfig): StacdStatus["host"] {
+  return {
+    hostNqn: sys.hostNqn,
+    hostId: sys.hostId,
+    hasHostKey: sys.hostKey !== undefined,
+    symname: sys.hostSymname,
+  };
+}
+
+/** Runs each stop step in order; one that fails is logged and the next still runs. */
+export async function stopInOrder(
+  steps: readonly [string, () => unknown][],
+  log: Pick<Logger, "error">,
+): Promise<void> {
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (error) {
+      log.error(`Stopping the ${name} failed: ${(error as Error).message}`);
+    }
   }
 }

@@ -669,20 +669,6 @@ export class Finder {
   }
 }
 
-/**
- * The pages as stacd consumes them (what get_all_log_pages holds), or
- * undefined while a DC's page is unknown: stacd then keeps what it has.
- */
-export function discoveredPages(snapshot: FinderSnapshot): DiscoveredPage[] | undefined {
-  if (snapshot.dcs.some((dc) => !dc.known)) return undefined;
-  return snapshot.dcs.map((dc) => ({
-    hostTraddr: dc.tid.hostTraddr,
-    hostIface: dc.tid.hostIface,
-    hostNqn: dc.tid.hostNqn,
-    entries: [...dc.entries ?? []],
-  }));
-}
-
 function sameEntries(a: readonly DiscoveryLogEntry[] | undefined, b: readonly DiscoveryLogEntry[]) {
   return a !== undefined && a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
 }

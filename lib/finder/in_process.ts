@@ -22,8 +22,7 @@ export function followFinder(finder: StafdApp, options: FollowFinderOptions): vo
   const { log } = options;
   let scheduled = false;
   const deliver = (reason: StafdReason) => {
-    const listed = finder.model.listControllers(true);
-    const unknown = listed.some((dc) => dc["log page entries"] === "unknown");
+    const unknown = finder.snapshot().dcs.some((dc) => !dc.known);
     const { pages, problems, complete } = parseLogPages(finder.model.allLogPages(true));
     for (const problem of problems) log.warning(`Finder's log pages: ${problem}`);
     try {

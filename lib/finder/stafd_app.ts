@@ -17,7 +17,7 @@ import { serveHealth } from "../daemon/health_socket.ts";
 import { resolveHostNames } from "../daemon/host_resolver.ts";
 import { fileStore } from "../daemon/last_known_store.ts";
 import { type Notifier, sdNotifier } from "../daemon/sd_notify.ts";
-import { Latest } from "../daemon/status.ts";
+import { hostStatus, Latest, stopInOrder } from "../daemon/status.ts";
 import { keepOnBus } from "../dbus/bus_keeper.ts";
 import { createStafModel, type StafdStatus, type StafModel } from "../dbus/staf_model.ts";
 import { startStafService } from "../dbus/staf_service.ts";
@@ -25,7 +25,7 @@ import type { FabricsSupport } from "../kernel/fabrics_support.ts";
 import { ifaceOfAddress } from "../kernel/net_iface.ts";
 import type { Logger } from "../logger.ts";
 import { VERSION } from "../version.ts";
-import { type DiscoveryKernel, Finder, FINDER_TIMERS } from "./finder.ts";
+import { type DiscoveryKernel, Finder, FINDER_TIMERS, type FinderSnapshot } from "./finder.ts";
 import { scaled } from "../daemon/timers.ts";
 
 /** Where the finder keeps its pages in its runtime directory. */
@@ -51,6 +51,8 @@ export interface StafdAppOptions {
 
 export interface StafdApp {
   readonly model: StafModel;
+  /** The finder's latest snapshot. */
+  snapshot(): FinderSnapshot;
   /** Called after every change of what the finder knows (a page read, DCs removed). */
   onChange(listener: () => void): void;
   reload(): void;
@@ -86,12 +88,7 @@ export async function startStafdApp(o: StafdAppOptions): Promise<StafdApp> {
   const publishStatus = (finder = status.get().finder) =>
     status.set({
       tron: log.tron,
-      host: {
-        hostNqn: sys.hostNqn,
-        hostId: sys.hostId,
-        hasHostKey: sys.hostKey !== undefined,
-        symname: sys.hostSymname,
-      },
+      host: hostStatus(sys),
       ignoreIface: config.ignoreIface,
       finder,
     });
@@ -163,6 +160,7 @@ export async function startStafdApp(o: StafdAppOptions): Promise<StafdApp> {
   let reloading = Promise.resolve();
   return {
     model,
+    snapshot: () => status.get().finder,
     onChange: (listener) => listeners.push(listener),
     reload() {
       reloading = reloading.then(async () => {
@@ -195,13 +193,7 @@ export async function startStafdApp(o: StafdAppOptions): Promise<StafdApp> {
         }],
         ["health socket", () => health?.close()],
       ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (error) {
-          log.error(`Stopping the ${name} failed: ${(error as Error).message}`);
-        }
-      }
+      await stopInOrder(steps, log);
     },
   };
 }

@@ -3,7 +3,6 @@ import { parseStafdConfig, type StafdConfig } from "../../../lib/config/stafd_co
 import { DISCOVERY_NQN } from "../../../lib/core/connect_request.ts";
 import { ConnectError } from "../../../lib/core/kernel_api.ts";
 import {
-  discoveredPages,
   FAILED_PASS_BACKOFF_MS,
   Finder,
   FINDER_TIMERS,
@@ -51,6 +50,12 @@ const uevent = (action: "change" | "remove", device: string, properties = {}): U
   subsystem: "nvme",
   properties,
 });
+
+/** The pages the connector gets (lib/finder/in_process.ts's rule): undefined while a DC is unknown. */
+function discoveredPages(snapshot: FinderSnapshot): { entries: unknown[] }[] | undefined {
+  if (snapshot.dcs.some((dc) => !dc.known)) return undefined;
+  return snapshot.dcs.map((dc) => ({ entries: [...dc.entries ?? []] }));
+}
 
 const referral = (traddr: string) =>
   logEntry({ subtype: "referral", traddr, trsvcid: "8009", subnqn: DISCOVERY_NQN });

@@ -53,6 +53,7 @@ function fakeFinder(snapshot: FinderSnapshot) {
       cacheFile: "/run/stacd/discovery-pages",
       kernelOptions: undefined,
     }),
+    snapshot: () => current,
     onChange: (l) => void listeners.push(l),
     reload() {},
     stop: () => Promise.resolve(),
