@@ -55,7 +55,7 @@ export interface DiscoveredPage {
   hostTraddr: string;
   hostIface: string;
   hostNqn: string;
-  entries: DiscoveryLogEntry[];
+  entries: readonly DiscoveryLogEntry[];
 }
 
 export interface DesiredInput {

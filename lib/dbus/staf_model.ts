@@ -51,6 +51,16 @@ export function entryDict(e: DiscoveryLogEntry): Record<string, string> {
   return Object.fromEntries(DISCOVERY_ENTRY_KEYS.map((k) => [k, e[k]]));
 }
 
+/** A page's entries as JSON text, kept while the page is (pages are frozen, replaced whole). */
+const pageText = new WeakMap<readonly DiscoveryLogEntry[], string>();
+
+function entriesJson(entries: readonly DiscoveryLogEntry[] | undefined): string {
+  if (entries === undefined) return "[]";
+  let text = pageText.get(entries);
+  if (text === undefined) pageText.set(entries, text = pyJson(entries.map(entryDict)));
+  return text;
+}
+
 export function createStafModel(options: StafModelOptions): StafModel {
   const { status, clock } = options;
 
@@ -106,12 +116,13 @@ export function createStafModel(options: StafModelOptions): StafModel {
       return (find(query)?.entries ?? []).map(entryDict);
     },
     allLogPages(detailed) {
-      return pyJson(
-        status().finder.dcs.map((dc) => ({
-          "discovery-controller": detailed ? details(dc) : idDict(dc),
-          "log-pages": (dc.entries ?? []).map(entryDict),
-        })),
+      // As pyJson would write the list of {"discovery-controller", "log-pages"}
+      // objects; each page's text is made once per page read (entriesJson).
+      const pages = status().finder.dcs.map((dc) =>
+        `{"discovery-controller": ${pyJson(detailed ? details(dc) : idDict(dc))}, ` +
+        `"log-pages": ${entriesJson(dc.entries)}}`
       );
+      return `[${pages.join(", ")}]`;
     },
     controllerInfo(query) {
       const dc = find(query);

@@ -141,7 +141,8 @@ export interface FinderDeps {
 
 /** A DC the finder manages: a managed controller (core/managed_controller.ts) and its page. */
 interface Dc extends ManagedController {
-  entries?: DiscoveryLogEntry[];
+  /** Frozen: replaced whole by a read, never changed in place (snapshots share it). */
+  entries?: readonly DiscoveryLogEntry[];
   fetch: { inFlight: boolean; dueMs?: number; failures: number; error?: string };
 }
 
@@ -525,7 +526,7 @@ export class Finder {
       dc.fetch.error = undefined;
       const before = dc.entries?.length;
       if (!sameEntries(dc.entries, result.entries)) this.#unsaved = true;
-      dc.entries = result.entries;
+      dc.entries = Object.freeze(result.entries);
       log.debug(
         `${dc.spec.id} | ${device} - Log page read: ${result.entries.length} entries` +
           (before === undefined ? "" : ` (was ${before})`),
@@ -581,7 +582,7 @@ export class Finder {
         request: { target: e.tid, host: { hostnqn: e.tid.hostNqn, hostid: "" } },
       };
       const dc = this.#newDc({ ...e, ...spec, ncc: false });
-      dc.entries = e.entries;
+      dc.entries = Object.freeze(e.entries);
       this.#dcs.set(e.key, dc);
     }
   }
@@ -652,7 +653,7 @@ export class Finder {
       attempts: dc.attempts,
       retry: next && { delayMs: next.delayMs, dueMs: next.dueMs },
       lastDelayMs: dc.lastDelayMs,
-      entries: dc.entries && Object.freeze([...dc.entries]),
+      entries: dc.entries,
       known: dc.entries !== undefined || dc.fetch.failures > 0 || dc.phase === "given-up" ||
         (dc.phase === "waiting" && dc.attempts >= 2),
       fetchFailures: dc.fetch.failures,

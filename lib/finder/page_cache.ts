@@ -23,7 +23,7 @@ export interface PageCacheEntry {
   id: string;
   tid: TransportId;
   origin: Origin;
-  entries: DiscoveryLogEntry[];
+  entries: readonly DiscoveryLogEntry[];
 }
 
 export function encodePageCache(dcs: readonly PageCacheEntry[]): string {
